@@ -1,0 +1,51 @@
+"""Device catalogue and MQTT contract v1: the vocabulary every other stage imports."""
+
+from devices._catalogue import (
+    DEVICE_MODELS,
+    PLAUSIBLE_RANGES,
+    SMART_MATTRESS,
+    UNITS,
+    DeviceModel,
+    Metric,
+    MetricSpec,
+    PlausibleRange,
+    Unit,
+)
+from devices._contract import (
+    CONTRACT_VERSION,
+    SCHEMA_VERSION,
+    Sample,
+    StatusMessage,
+    Stream,
+    TopicParts,
+    Topics,
+    VitalsMessage,
+    decode_status,
+    decode_vitals,
+    encode_status,
+    encode_vitals,
+)
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "DEVICE_MODELS",
+    "PLAUSIBLE_RANGES",
+    "SCHEMA_VERSION",
+    "SMART_MATTRESS",
+    "UNITS",
+    "DeviceModel",
+    "Metric",
+    "MetricSpec",
+    "PlausibleRange",
+    "Sample",
+    "StatusMessage",
+    "Stream",
+    "TopicParts",
+    "Topics",
+    "Unit",
+    "VitalsMessage",
+    "decode_status",
+    "decode_vitals",
+    "encode_status",
+    "encode_vitals",
+]

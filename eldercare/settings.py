@@ -1,0 +1,168 @@
+"""The one settings object, built by `load_settings()` and passed down; never made at import time.
+
+Environment variables use the prefix ``ELDERCARE_`` and one underscore between a group and its
+field: ``ELDERCARE_DATABASE_URL``, ``ELDERCARE_MQTT_URL``, ``ELDERCARE_MQTT_NAMESPACE``,
+``ELDERCARE_API_PORT``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+import platformdirs
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from eldercare.errors import ConfigError
+
+_NAMESPACE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttEndpoint:
+    """A parsed broker URL: ``mqtt://user:pass@host:1883`` or ``mqtts://…`` (TLS, default 8883)."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> MqttEndpoint:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ConfigError(f"MQTT URL {url!r} must start with mqtt:// or mqtts://")
+        if not parts.hostname:
+            raise ConfigError(f"MQTT URL {url!r} has no host")
+        tls = parts.scheme == "mqtts"
+        try:
+            port = parts.port or (8883 if tls else 1883)
+        except ValueError as exc:
+            raise ConfigError(f"MQTT URL {url!r} has an invalid port") from exc
+        return cls(
+            host=parts.hostname,
+            port=port,
+            tls=tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+    def url(self) -> str:
+        """The URL without credentials, safe to print."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+class DatabaseSettings(BaseModel):
+    url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL; unset means an embedded server in the state directory.",
+    )
+    pool_min: int = Field(default=1, ge=1)
+    pool_max: int = Field(default=8, ge=1)
+    timescale: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Use TimescaleDB when the extension is available (auto), require it, or never.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        # psycopg accepts both schemes; normalise so logs and comparisons are stable.
+        return "postgresql://" + value.split("://", 1)[1]
+
+
+class MqttSettings(BaseModel):
+    url: str | None = Field(
+        default=None,
+        description="Broker URL (mqtt:// or mqtts://, credentials allowed); unset means embedded.",
+    )
+    namespace: str = Field(default="eldercare", description="First topic level of every topic.")
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle to verify an mqtts:// broker."
+    )
+    cert_file: Path | None = Field(default=None, description="Client certificate (optional).")
+    key_file: Path | None = Field(default=None, description="Client certificate key (optional).")
+    embedded_broker: Literal["auto", "mosquitto", "python"] = Field(
+        default="auto", description="Embedded broker: mosquitto when on PATH (auto), or Python."
+    )
+    embedded_port: int = Field(default=18830, ge=1, le=65535)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        MqttEndpoint.parse(value)
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _check_namespace(cls, value: str) -> str:
+        if not _NAMESPACE.match(value):
+            raise ValueError("use letters, digits, '-', '_' and '/' between levels (no + # $)")
+        return value
+
+    def endpoint(self) -> MqttEndpoint:
+        if self.url is None:
+            raise ConfigError("no MQTT URL configured (embedded broker not started)")
+        return MqttEndpoint.parse(self.url)
+
+
+class ApiSettings(BaseModel):
+    host: str = Field(default="127.0.0.1", description="Address the web server binds.")
+    port: int = Field(default=8080, ge=0, le=65535)
+    token: SecretStr | None = Field(
+        default=None,
+        description="Staff API bearer token; eldercare up makes one in the state directory.",
+    )
+
+
+class AnalyticsSettings(BaseModel):
+    poll_interval_s: float = Field(
+        default=0.5, gt=0, description="How often new readings are read."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ELDERCARE_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_file=".env",
+        extra="ignore",
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    mqtt: MqttSettings = MqttSettings()
+    api: ApiSettings = ApiSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
+    state_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_state_path("eldercare"),
+        description="Where embedded services keep their data.",
+    )
+
+    def with_urls(self, *, database_url: str, mqtt_url: str) -> Settings:
+        """A copy pointing at started (embedded) services."""
+        return self.model_copy(
+            update={
+                "database": self.database.model_copy(update={"url": database_url}),
+                "mqtt": self.mqtt.model_copy(update={"url": mqtt_url}),
+            }
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (and ``.env``); keyword overrides win."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc

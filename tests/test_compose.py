@@ -1,0 +1,390 @@
+"""Static checks of the production stack: docker-compose.yml, the Mosquitto config, the Dockerfile.
+
+No Docker engine is needed: the files are parsed (PyYAML, plain text) and checked for the properties
+that matter in production: pinned images, authenticated broker with queues that do not drop QoS 1
+messages, healthchecks gating start-up order, and secrets that only ever come from the environment.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+SERVERS = ("db", "mosquitto", "api")
+LONG_RUNNING_APP_SERVICES = ("ingest", "analytics", "alerts", "api")
+APP_COMMANDS = {
+    "migrate": ["migrate"],
+    "ingest": ["ingest"],
+    "analytics": ["detect"],
+    "alerts": ["alerts"],
+    "api": ["serve"],
+}
+SECRET_VARIABLES = ("POSTGRES_PASSWORD", "MQTT_USERNAME", "MQTT_PASSWORD")
+
+TIMESCALE_IMAGE = re.compile(r"^timescale/timescaledb:\d+\.\d+\.\d+-pg\d{2}$")
+MOSQUITTO_IMAGE = re.compile(r"^eclipse-mosquitto:2\.0\.\d+$")
+REQUIRED_REFERENCE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*:\?[^}]+\}$")
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _compose_text() -> str:
+    return COMPOSE_FILE.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document = yaml.safe_load(_compose_text())
+    assert isinstance(document, dict), "docker-compose.yml must be a mapping"
+    return document
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        pairs = (item.split("=", 1) for item in env)
+        return {pair[0]: pair[1] if len(pair) > 1 else "" for pair in pairs}
+    return {str(key): str(value) for key, value in env.items()}
+
+
+def _mounts(service: dict[str, Any]) -> list[dict[str, Any]]:
+    """Volumes in long form (short `src:dst[:mode]` strings converted)."""
+    mounts = []
+    for item in service.get("volumes") or []:
+        if isinstance(item, str):
+            parts = item.split(":")
+            source, target = parts[0], parts[1]
+            mode = parts[2] if len(parts) > 2 else "rw"
+            kind = "bind" if source.startswith((".", "/", "~")) else "volume"
+            mounts.append(
+                {"type": kind, "source": source, "target": target, "read_only": "ro" in mode}
+            )
+        else:
+            mounts.append(item)
+    return mounts
+
+
+def _bind_mount_of(service: dict[str, Any], host_path: Path) -> dict[str, Any]:
+    for mount in _mounts(service):
+        if mount["type"] == "bind" and (ROOT / mount["source"]).resolve() == host_path.resolve():
+            return mount
+    raise AssertionError(f"no bind mount of {host_path.relative_to(ROOT)}")
+
+
+def _mosquitto_conf_path(services: dict[str, dict[str, Any]]) -> Path:
+    for mount in _mounts(services["mosquitto"]):
+        if mount["target"] == "/mosquitto/config/mosquitto.conf":
+            return ROOT / mount["source"]
+    raise AssertionError("mosquitto does not mount /mosquitto/config/mosquitto.conf")
+
+
+def _mosquitto_options(path: Path) -> dict[str, list[str]]:
+    """Option name -> values, in file order. Comments start with # in the first column."""
+    options: dict[str, list[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, _, value = line.strip().partition(" ")
+        options.setdefault(name, []).append(value.strip())
+    return options
+
+
+def _healthcheck_command(service: dict[str, Any]) -> str:
+    test = service["healthcheck"]["test"]
+    if isinstance(test, str):
+        return test
+    assert test[0] in ("CMD", "CMD-SHELL"), f"healthcheck test starts with {test[0]!r}"
+    return " ".join(test[1:])
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    instructions = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            keyword, _, arguments = stripped.partition(" ")
+            instructions.append((keyword.upper(), arguments.strip()))
+    return instructions
+
+
+# -- images ------------------------------------------------------------------------------------
+
+
+def test_database_image_is_timescaledb_pinned_to_an_exact_version(services):
+    image = services["db"]["image"]
+    assert TIMESCALE_IMAGE.match(image), f"db image {image!r} is not timescaledb:X.Y.Z-pgNN"
+
+
+def test_broker_image_is_mosquitto_2_0_pinned_to_an_exact_patch(services):
+    image = services["mosquitto"]["image"]
+    assert MOSQUITTO_IMAGE.match(image), f"mosquitto image {image!r} is not 2.0.<patch>"
+
+
+def test_no_service_uses_a_latest_or_untagged_image(services):
+    for name, service in services.items():
+        image = service.get("image")
+        if image is None:
+            assert "build" in service, f"{name} has neither image nor build"
+            continue
+        tag = image.rsplit("/", 1)[-1].partition(":")[2]
+        assert tag, f"{name}: image {image!r} has no tag"
+        assert tag != "latest" and not tag.startswith("latest-"), f"{name}: image {image!r}"
+
+
+def test_app_services_are_built_from_the_repository_dockerfile(services):
+    for name in APP_COMMANDS:
+        build = services[name]["build"]
+        context = build if isinstance(build, str) else build.get("context", ".")
+        dockerfile = (
+            "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+        )
+        assert (ROOT / context / dockerfile).resolve() == DOCKERFILE.resolve(), name
+
+
+# -- broker ------------------------------------------------------------------------------------
+
+
+def test_mosquitto_mounts_the_repository_config_file_read_only(services):
+    mount = _bind_mount_of(services["mosquitto"], ROOT / "deploy/mosquitto/mosquitto.conf")
+    assert mount["target"] == "/mosquitto/config/mosquitto.conf"
+    assert mount.get("read_only") is True
+
+
+def test_mosquitto_mounts_the_operator_password_file_read_only(services):
+    mount = _bind_mount_of(services["mosquitto"], ROOT / "deploy/mosquitto/passwd")
+    assert mount["target"].startswith("/mosquitto/config/")
+    assert mount.get("read_only") is True
+    # A missing password file must stop the broker, not become an empty directory.
+    assert mount.get("bind", {}).get("create_host_path") is False
+
+
+def test_mosquitto_data_is_on_a_named_volume(compose, services):
+    data = [m for m in _mounts(services["mosquitto"]) if m["target"] == "/mosquitto/data"]
+    assert len(data) == 1 and data[0]["type"] == "volume"
+    assert data[0]["source"] in compose["volumes"]
+
+
+def test_mosquitto_config_has_a_listener(services):
+    options = _mosquitto_options(_mosquitto_conf_path(services))
+    assert options.get("listener"), "no listener: Mosquitto 2.0 would listen on loopback only"
+    assert all(value.split()[0].isdigit() for value in options["listener"])
+
+
+def test_mosquitto_config_refuses_anonymous_clients(services):
+    options = _mosquitto_options(_mosquitto_conf_path(services))
+    assert options.get("allow_anonymous") == ["false"]
+
+
+def test_mosquitto_password_file_option_matches_the_mounted_file(services):
+    options = _mosquitto_options(_mosquitto_conf_path(services))
+    mount = _bind_mount_of(services["mosquitto"], ROOT / "deploy/mosquitto/passwd")
+    assert options.get("password_file") == [mount["target"]]
+
+
+def test_mosquitto_persistence_is_on_and_stored_in_the_data_volume(services):
+    options = _mosquitto_options(_mosquitto_conf_path(services))
+    assert options.get("persistence") == ["true"]
+    location = PurePosixPath(options["persistence_location"][-1])
+    assert location == PurePosixPath("/mosquitto/data")
+
+
+def test_mosquitto_queue_limit_is_well_above_the_default_1000(services):
+    options = _mosquitto_options(_mosquitto_conf_path(services))
+    limit = int(options["max_queued_messages"][-1])
+    # 0 means unbounded memory; the default 1000 drops QoS 1 messages of a lagging subscriber.
+    assert limit > 1000
+
+
+def test_mosquitto_logs_to_stdout(services):
+    options = _mosquitto_options(_mosquitto_conf_path(services))
+    assert "stdout" in options.get("log_dest", [])
+
+
+# -- health and start-up order -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_every_server_has_a_healthcheck(services, name):
+    healthcheck = services[name].get("healthcheck")
+    assert healthcheck and not healthcheck.get("disable"), f"{name} has no healthcheck"
+    assert _healthcheck_command(services[name]).strip()
+
+
+def test_database_healthcheck_uses_pg_isready_on_the_configured_database(services):
+    command = _healthcheck_command(services["db"])
+    env = _environment(services["db"])
+    assert command.split()[0] == "pg_isready"
+    assert env["POSTGRES_USER"] in command and env["POSTGRES_DB"] in command
+
+
+def test_broker_healthcheck_subscribes_with_credentials_from_the_environment(services):
+    command = _healthcheck_command(services["mosquitto"])
+    words = shlex.split(command)
+    assert words[0] == "mosquitto_sub"
+    assert {"-C", "-W", "-u", "-P"} <= set(words)
+    # $$ is Compose's escape for a literal $: the container shell expands the credentials, and
+    # $SYS stays literal instead of being interpolated away by Compose.
+    assert "$$SYS/broker/uptime" in command
+    assert "$$MQTT_USERNAME" in command and "$$MQTT_PASSWORD" in command
+    env = _environment(services["mosquitto"])
+    assert {"MQTT_USERNAME", "MQTT_PASSWORD"} <= set(env)
+
+
+def test_api_healthcheck_requests_the_health_endpoint_with_python(services):
+    test = services["api"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    assert "http://127.0.0.1:8080/api/health" in test[3]
+    assert "urllib" in test[3]
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING_APP_SERVICES)
+def test_app_service_waits_for_healthy_db_and_broker_and_finished_migrations(services, name):
+    depends_on = services[name]["depends_on"]
+    assert isinstance(depends_on, dict), f"{name}: depends_on needs the long form with conditions"
+    assert depends_on["db"]["condition"] == "service_healthy"
+    assert depends_on["mosquitto"]["condition"] == "service_healthy"
+    assert depends_on["migrate"]["condition"] == "service_completed_successfully"
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING_APP_SERVICES)
+def test_app_service_restarts_unless_stopped(services, name):
+    assert services[name]["restart"] == "unless-stopped"
+
+
+def test_migrate_is_one_shot_and_waits_for_a_healthy_database(services):
+    migrate = services["migrate"]
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    # Restarting a finished one-shot would make service_completed_successfully never settle.
+    assert migrate.get("restart", "no") == "no"
+
+
+@pytest.mark.parametrize(("name", "command"), sorted(APP_COMMANDS.items()))
+def test_app_service_runs_its_eldercare_subcommand(services, name, command):
+    assert services[name]["command"] == command
+
+
+def test_api_port_8080_is_published_and_bound_on_all_interfaces(services):
+    assert any(str(port).endswith("8080:8080") for port in services["api"]["ports"])
+    assert _environment(services["api"])["ELDERCARE_API_HOST"] == "0.0.0.0"
+
+
+# -- configuration and secrets -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", APP_COMMANDS)
+def test_app_service_reaches_db_and_broker_by_service_name(services, name):
+    env = _environment(services[name])
+    assert re.match(r"^postgresql://eldercare:.+@db:5432/eldercare$", env["ELDERCARE_DATABASE_URL"])
+    assert re.match(r"^mqtt://.+:.+@mosquitto:1883$", env["ELDERCARE_MQTT_URL"])
+    assert env["ELDERCARE_MQTT_NAMESPACE"] == "${ELDERCARE_MQTT_NAMESPACE:-eldercare}"
+
+
+def test_every_secret_variable_reference_is_required_with_a_message():
+    text = _compose_text()
+    references = re.findall(r"(?<!\$)\$\{(" + "|".join(SECRET_VARIABLES) + r")([^}]*)\}", text)
+    found = {name for name, _ in references}
+    assert found == set(SECRET_VARIABLES), f"missing references to {set(SECRET_VARIABLES) - found}"
+    for name, operator in references:
+        assert operator.startswith(":?") and operator[2:].strip(), (
+            f"${{{name}{operator}}} must be ${{{name}:?message}}"
+        )
+    # No bare $VAR form, which would silently become an empty string when unset.
+    for name in SECRET_VARIABLES:
+        assert not re.search(rf"(?<!\$)\${name}\b", text), f"bare ${name} in docker-compose.yml"
+
+
+def _strings(node: Any) -> list[str]:
+    """Every string (keys and values) in a parsed YAML tree: what Compose interpolates."""
+    if isinstance(node, dict):
+        return [s for key, value in node.items() for s in _strings(key) + _strings(value)]
+    if isinstance(node, list):
+        return [s for item in node for s in _strings(item)]
+    return [node] if isinstance(node, str) else []
+
+
+def test_every_dollar_sign_is_an_interpolation_or_escaped(compose):
+    # A lone `$NAME` (e.g. $SYS) is interpolated by Compose, usually into an empty string.
+    for value in _strings(compose):
+        for match in re.finditer(r"\$+", value):
+            escaped = len(match.group()) % 2 == 0
+            assert escaped or value[match.end() : match.end() + 1] == "{", (
+                f"unescaped $ in {value!r}"
+            )
+
+
+def test_password_environment_values_are_required_references_not_literals(services):
+    for name, service in services.items():
+        for key, value in _environment(service).items():
+            if "PASSWORD" in key.upper():
+                assert REQUIRED_REFERENCE.match(value), f"{name}.{key} is not ${{VAR:?message}}"
+            # scheme://user:password@host, where user may itself be a ${...} reference.
+            userinfo = re.match(r"^[a-z][a-z0-9+.-]*://(\$\{[^}]*\}|[^:/@]*):(.*)@[^@]*$", value)
+            if userinfo:
+                password = userinfo.group(2)
+                assert REQUIRED_REFERENCE.match(password), f"{name}.{key} has a literal password"
+
+
+def test_timescaledb_credentials_match_the_application_database_url(services):
+    db = _environment(services["db"])
+    assert db["POSTGRES_DB"] == "eldercare" and db["POSTGRES_USER"] == "eldercare"
+    url = _environment(services["ingest"])["ELDERCARE_DATABASE_URL"]
+    assert url.startswith(f"postgresql://{db['POSTGRES_USER']}:{db['POSTGRES_PASSWORD']}@")
+
+
+def test_database_data_is_on_a_named_volume(compose, services):
+    data = [m for m in _mounts(services["db"]) if m["target"] == "/var/lib/postgresql/data"]
+    assert len(data) == 1 and data[0]["type"] == "volume"
+    assert data[0]["source"] in compose["volumes"]
+
+
+# -- image build -------------------------------------------------------------------------------
+
+
+def test_dockerfile_exists_and_installs_the_package():
+    instructions = _dockerfile_instructions()
+    runs = [arguments for keyword, arguments in instructions if keyword == "RUN"]
+    assert any(re.search(r"\bpip install\b(?:\s+--?\S+)*\s+\.(?:\s|$|&)", run) for run in runs)
+    assert any(keyword == "COPY" for keyword, _ in instructions)
+
+
+def test_dockerfile_base_image_is_python_3_11_slim_pinned_to_a_patch():
+    bases = [arguments for keyword, arguments in _dockerfile_instructions() if keyword == "FROM"]
+    assert bases and re.match(
+        r"^python:3\.11\.\d+-slim(?:-\w+)?(?:@sha256:[0-9a-f]{64})?$", bases[0]
+    )
+
+
+def test_dockerfile_runs_eldercare_as_a_non_root_user():
+    instructions = _dockerfile_instructions()
+    users = [arguments for keyword, arguments in instructions if keyword == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    entrypoints = [arguments for keyword, arguments in instructions if keyword == "ENTRYPOINT"]
+    assert entrypoints == ['["eldercare"]']
+
+
+def test_dockerignore_keeps_secrets_venv_and_tests_out_of_the_build_context():
+    patterns = {
+        line.strip().rstrip("/")
+        for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".venv", ".git", "tests", ".env"} <= patterns
+    assert "deploy" in patterns or "deploy/mosquitto/passwd" in patterns

@@ -1,0 +1,88 @@
+"""The end-to-end slice on real services: simulated mattress → MQTT → ingest → readings →
+heart-rate detector → alert → GET /api/alerts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from alerts import AlertService
+from analytics import AnalyticsService
+from dashboard import create_app
+from eldercare.settings import Settings
+from ingest import IngestService
+from simulators import Episode, WardPublisher
+from tests.utils.ward import registered_ward
+
+
+@contextmanager
+def running(run: Callable[[threading.Event], None]) -> Iterator[None]:
+    stop = threading.Event()
+    thread = threading.Thread(target=run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
+        assert not thread.is_alive()
+
+
+def test_simulated_tachycardia_becomes_one_alert_in_the_api(
+    settings: Settings, conn: psycopg.Connection
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0)
+    onset = timedelta(seconds=60)
+    beds = registered_ward(
+        conn,
+        site_id="slice-home",
+        residents=2,
+        since=start - timedelta(days=1),
+        episodes={0: (Episode(kind="tachycardia", onset_s=60, duration_s=240),)},
+    )
+    ingest = IngestService(settings)
+    ingest.start()
+    try:
+        with running(AnalyticsService(settings).run), running(AlertService(settings).run):
+            publisher = WardPublisher(beds, settings.mqtt, start=start, speed=60.0)
+            publisher.connect()
+            try:
+                publisher.run(duration_s=330)  # 5.5 device-minutes, about 5.5 s of wall time
+            finally:
+                publisher.close()
+            with TestClient(create_app(settings)) as client:
+                headers = {"Authorization": "Bearer test-token"}
+                deadline = time.monotonic() + 30
+                body: dict = {"count": 0}
+                while time.monotonic() < deadline and body["count"] == 0:
+                    response = client.get("/api/alerts", headers=headers)
+                    assert response.status_code == 200
+                    body = response.json()
+                    time.sleep(0.2)
+                assert client.get("/api/alerts").status_code == 401
+    finally:
+        ingest.stop()
+
+    stored = conn.execute("SELECT count(*) FROM readings").fetchone()
+    assert stored is not None and stored[0] == 2 * 330 * 5  # 2 mattresses, 1 Hz, 5 metrics
+    assert body["count"] == 1, body
+    alert = body["data"][0]
+    assert alert["resident_id"] == beds[0].bedside.resident_id
+    assert alert["site_id"] == "slice-home"
+    assert alert["kind"] == "tachycardia"
+    assert alert["severity"] == "high"
+    assert alert["channel"] == "clinical"
+    assert alert["state"] == "open"
+    started = datetime.fromisoformat(alert["started_at"])
+    detected = datetime.fromisoformat(alert["detected_at"])
+    # The rate ramps from baseline to ~142 /min over 15 s and crosses 131 /min late in the ramp.
+    assert start + onset <= started <= start + onset + timedelta(seconds=15)
+    # Held for the detector's 120 s minimum, detected at the first sample that completes it.
+    assert timedelta(seconds=120) <= detected - started <= timedelta(seconds=121)
+    assert set(alert) >= {"alert_id", "last_seen_at", "finding_count", "escalation_level"}

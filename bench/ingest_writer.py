@@ -449,6 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print_phases(plain)
     print_phases(no_rollup)
+    print_phases(dup)
     print()
     print(f"speed-up vs naive: {plain.msg_rate / naive.msg_rate:.1f}x  (write_batch PLAIN)")
     print(f"speed-up vs naive: {no_rollup.msg_rate / naive.msg_rate:.1f}x  (rollup skipped)")

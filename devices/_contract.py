@@ -51,8 +51,8 @@ class Topics:
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
         self._pattern = re.compile(
-            rf"^{re.escape(namespace)}/{CONTRACT_VERSION}/(?P<site>{_ID})/(?P<device>{_ID})/"
-            rf"(?P<stream>[a-z]+)$"
+            rf"{re.escape(namespace)}/{CONTRACT_VERSION}/(?P<site>{_ID})/(?P<device>{_ID})/"
+            rf"(?P<stream>[a-z]+)"
         )
 
     def topic(self, site_id: str, device_id: str, stream: Stream) -> str:
@@ -64,7 +64,7 @@ class Topics:
 
     def parse(self, topic: str) -> TopicParts | str:
         """The topic's parts, or the reason it is not a contract topic."""
-        match = self._pattern.match(topic)
+        match = self._pattern.fullmatch(topic)  # fullmatch: "$" would accept a trailing "\n"
         if match is None:
             return (
                 f"topic {topic!r} does not match "

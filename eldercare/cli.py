@@ -218,7 +218,9 @@ def serve() -> None:
     if settings.database.url is None:
         raise ConfigError("set ELDERCARE_DATABASE_URL, or run 'eldercare up'")
     token = api_token(settings)
-    settings = settings.model_copy(update={"api": settings.api.model_copy(update={"token": SecretStr(token)})})
+    settings = settings.model_copy(
+        update={"api": settings.api.model_copy(update={"token": SecretStr(token)})}
+    )
     uvicorn.run(
         create_app(settings), host=settings.api.host, port=settings.api.port, log_level="warning"
     )

@@ -3,7 +3,8 @@
 Migrations are ``eldercare/migrations/NNNN_name.sql`` files applied in version order; the applied
 versions are recorded in ``schema_migrations`` so running the runner again is a no-op. A
 version may come in two variants, ``NNNN_name.timescale.sql`` and ``NNNN_name.plain.sql``;
-the runner picks the Timescale one only when the ``timescaledb`` extension is available (see `choose_backend`).
+the runner picks the Timescale one only when the ``timescaledb`` extension is available (see
+`choose_backend`).
 
 A file whose first line is ``-- eldercare:no-transaction`` runs statement by statement outside a
 transaction (statements end with ``;`` at the end of a line); every other file runs in one
@@ -32,7 +33,7 @@ NO_TRANSACTION_MARK = "-- eldercare:no-transaction"
 _FILE_NAME = re.compile(
     r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)(?:\.(?P<variant>plain|timescale))?\.sql$"
 )
-_STATEMENT_END = re.compile(r";[ \t]*$", re.MULTILINE)
+_STATEMENT_END = re.compile(r";[ \t]*\r?$", re.MULTILINE)
 # Any constant works; it only has to be the same for every eldercare process.
 _MIGRATION_LOCK_KEY = 0x0E1DE5CA
 

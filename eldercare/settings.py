@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from eldercare.errors import ConfigError
 
-_NAMESPACE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+_NAMESPACE = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +41,11 @@ class MqttEndpoint:
             raise ConfigError(f"MQTT URL {url!r} has no host")
         tls = parts.scheme == "mqtts"
         try:
-            port = parts.port or (8883 if tls else 1883)
+            port = parts.port if parts.port is not None else (8883 if tls else 1883)
         except ValueError as exc:
             raise ConfigError(f"MQTT URL {url!r} has an invalid port") from exc
+        if not 0 < port < 65536:
+            raise ConfigError(f"MQTT URL {url!r} has an invalid port")
         return cls(
             host=parts.hostname,
             port=port,
@@ -107,7 +109,7 @@ class MqttSettings(BaseModel):
     @field_validator("namespace")
     @classmethod
     def _check_namespace(cls, value: str) -> str:
-        if not _NAMESPACE.match(value):
+        if not _NAMESPACE.fullmatch(value):
             raise ValueError("use letters, digits, '-', '_' and '/' between levels (no + # $)")
         return value
 

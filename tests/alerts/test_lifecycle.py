@@ -118,4 +118,3 @@ def test_finding_after_resolution_opens_a_new_alert() -> None:
     assert new.severity is Severity.LOW
     assert new.started_at == T0 + timedelta(seconds=900)
     assert new.last_seen_at == T0 + timedelta(seconds=1020)
-

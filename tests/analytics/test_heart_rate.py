@@ -49,7 +49,7 @@ def run(*batches: Iterable[ResidentSample]) -> tuple[list[Finding], StreamRunner
     return findings, runner
 
 
-# --- firing ----------------------------------------------------------------------------------------
+# --- firing ---
 
 
 def test_sustained_tachycardia_fires_once_with_evidence() -> None:
@@ -113,7 +113,7 @@ def test_run_split_across_feed_calls_fires_once() -> None:
     assert [f.detected_at for f in findings] == [at(120)]
 
 
-# --- hysteresis ------------------------------------------------------------------------------------
+# --- hysteresis ---
 
 
 def test_values_within_hysteresis_keep_the_run() -> None:
@@ -145,7 +145,7 @@ def test_value_at_hysteresis_boundary_ends_the_run() -> None:
     assert findings == []
 
 
-# --- gating ----------------------------------------------------------------------------------------
+# --- gating ---
 
 
 def test_out_of_bed_ignores_heart_rate_and_resets_the_run() -> None:
@@ -214,7 +214,7 @@ def test_long_poor_signal_stretch_counts_as_a_gap() -> None:
     assert findings[0].started_at == at(100)
 
 
-# --- ordering --------------------------------------------------------------------------------------
+# --- ordering ---
 
 
 def test_presence_at_the_same_timestamp_applies_before_heart_rate() -> None:
@@ -271,7 +271,7 @@ def test_findings_of_several_residents_are_ordered_by_detection_time() -> None:
     ]
 
 
-# --- parameters ------------------------------------------------------------------------------------
+# --- parameters ---
 
 
 def test_default_parameters_pass_check_params() -> None:

@@ -49,3 +49,21 @@ def test_embedded_mosquitto_starts_refuses_a_taken_port_and_stops(tmp_path: Path
     finally:
         broker.stop()
     assert not port_in_use("127.0.0.1", port)
+
+
+def test_configured_urls_start_nothing_embedded(tmp_path: Path) -> None:
+    from contextlib import ExitStack
+
+    from eldercare.embedded import start_embedded
+    from eldercare.settings import load_settings
+
+    configured = load_settings(
+        database={"url": "postgresql://db.example/eldercare"},
+        mqtt={"url": "mqtts://broker.example"},
+        state_dir=tmp_path,
+    )
+    with ExitStack() as stack:
+        resolved = start_embedded(configured, stack)
+        assert resolved.database.url == "postgresql://db.example/eldercare"
+        assert resolved.mqtt.url == "mqtts://broker.example"
+        assert stack.pop_all() is not None and list(tmp_path.iterdir()) == []

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from devices import Metric, Sample, StatusMessage, Stream, Topics, VitalsMessage
-from devices import encode_status, encode_vitals
+from devices import (
+    Metric,
+    Sample,
+    StatusMessage,
+    Stream,
+    Topics,
+    VitalsMessage,
+    encode_status,
+    encode_vitals,
+)
 from ingest import Accepted, RawMessage, Reading, Rejected, StatusUpdate, decode
 
 TOPICS = Topics("care")

@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from devices import Metric, Sample, StatusMessage, Topics, VitalsMessage, encode_status, encode_vitals
+from devices import (
+    Metric,
+    Sample,
+    StatusMessage,
+    Topics,
+    VitalsMessage,
+    encode_status,
+    encode_vitals,
+)
 from eldercare.db import Backend
 from ingest import RawMessage, decode, load_device_sites, write_batch
 from tests.utils.ward import registered_ward
@@ -115,7 +123,5 @@ def test_status_and_data_update_device_availability(conn: psycopg.Connection) ->
     write_batch(
         conn, [vitals("home-a-mat001", 5, (T0, 70.0))], device_sites=sites, backend=Backend.PLAIN
     )
-    row = conn.execute(
-        "SELECT state, state_changed_at, last_seen_at FROM device_status"
-    ).fetchone()
+    row = conn.execute("SELECT state, state_changed_at, last_seen_at FROM device_status").fetchone()
     assert row == ("offline", T0, T0 + timedelta(minutes=5))

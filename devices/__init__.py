@@ -1,14 +1,21 @@
 """Device catalogue and MQTT contract v1: the vocabulary every other stage imports."""
 
 from devices._catalogue import (
+    BP_CUFF,
     DEVICE_MODELS,
+    FINGERTIP_OXIMETER,
     PLAUSIBLE_RANGES,
     SMART_MATTRESS,
+    SMART_PILLOW,
     UNITS,
+    CuffStatus,
     DeviceModel,
     Metric,
     MetricSpec,
     PlausibleRange,
+    ProbeState,
+    SleepPosture,
+    SleepState,
     Unit,
 )
 from devices._contract import (
@@ -27,17 +34,24 @@ from devices._contract import (
 )
 
 __all__ = [
+    "BP_CUFF",
     "CONTRACT_VERSION",
     "DEVICE_MODELS",
+    "FINGERTIP_OXIMETER",
     "PLAUSIBLE_RANGES",
     "SCHEMA_VERSION",
     "SMART_MATTRESS",
+    "SMART_PILLOW",
     "UNITS",
+    "CuffStatus",
     "DeviceModel",
     "Metric",
     "MetricSpec",
     "PlausibleRange",
+    "ProbeState",
     "Sample",
+    "SleepPosture",
+    "SleepState",
     "StatusMessage",
     "Stream",
     "TopicParts",

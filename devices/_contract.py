@@ -34,8 +34,9 @@ _ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 
 
 class Stream(StrEnum):
-    VITALS = "vitals"
-    STATUS = "status"
+    VITALS = "vitals"  # periodic samples
+    BP = "bp"  # cuff readings, same payload shape as vitals
+    STATUS = "status"  # retained availability: birth and last will
 
 
 @dataclass(frozen=True, slots=True)

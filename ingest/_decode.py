@@ -16,6 +16,7 @@ def decode(message: RawMessage, topics: Topics) -> Decoded:
         if isinstance(status, str):
             return Rejected(message, status)
         return StatusUpdate(message, parts.site_id, parts.device_id, status.state)
+    # Every measurement stream (vitals, bp) shares the vitals payload shape.
     vitals = decode_vitals(message.payload)
     if isinstance(vitals, str):
         return Rejected(message, vitals)

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from eldercare.db import migrate
 from eldercare.embedded import start_embedded
 from eldercare.settings import Settings, load_settings
+from tests.utils.dirs import private_dir
 from tests.utils.urls import with_dbname
 
 
@@ -28,15 +29,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def service_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def service_settings() -> Iterator[Settings]:
     """Settings pointing at running PostgreSQL and MQTT services for the whole session."""
-    state_dir = Path(os.environ.get("ELDERCARE_TEST_STATE_DIR") or tmp_path_factory.mktemp("state"))
-    base = load_settings(state_dir=state_dir)
-    base = base.model_copy(
-        update={"mqtt": base.mqtt.model_copy(update={"embedded_port": _free_port()})}
-    )
-    with ExitStack() as stack:
-        yield start_embedded(base, stack)
+    with private_dir("state") as state_dir:
+        base = load_settings(state_dir=state_dir)
+        base = base.model_copy(
+            update={"mqtt": base.mqtt.model_copy(update={"embedded_port": _free_port()})}
+        )
+        with ExitStack() as stack:
+            yield start_embedded(base, stack)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ APP_COMMANDS = {
     "alerts": ["alerts"],
     "api": ["serve"],
 }
-SECRET_VARIABLES = ("POSTGRES_PASSWORD", "MQTT_USERNAME", "MQTT_PASSWORD")
+SECRET_VARIABLES = ("POSTGRES_PASSWORD", "MQTT_USERNAME", "MQTT_PASSWORD", "ELDERCARE_API_TOKEN")
 
 TIMESCALE_IMAGE = re.compile(r"^timescale/timescaledb:\d+\.\d+\.\d+-pg\d{2}$")
 MOSQUITTO_IMAGE = re.compile(r"^eclipse-mosquitto:2\.0\.\d+$")

@@ -11,6 +11,7 @@ import pytest
 
 from eldercare.embedded import EmbeddedMosquitto, EmbeddedPostgres, port_in_use
 from eldercare.errors import ServiceError
+from tests.utils.dirs import private_dir
 
 
 def _free_port() -> int:
@@ -19,7 +20,12 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_embedded_postgres_keeps_data_across_restarts(tmp_path: Path) -> None:
+def test_embedded_postgres_keeps_data_across_restarts() -> None:
+    with private_dir("pg") as folder:
+        _keeps_data_across_restarts(folder)
+
+
+def _keeps_data_across_restarts(tmp_path: Path) -> None:
     server = EmbeddedPostgres(tmp_path / "pg")
     url = server.start()
     try:

@@ -1,34 +1,12 @@
-"""Sustained heart-rate out of range, gated on bed presence and signal quality."""
+"""Vital signs held in a NEWS2 score-3 band: heart rate, respiration rate, SpO2."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
-from analytics._types import Channel, Finding, ResidentSample, Severity
+from analytics._sustained import SustainedBand
 from devices import Metric
 
 
-@dataclass(slots=True)
-class _Run:
-    kind: str
-    started_at: datetime
-    last_ts: datetime
-    n: int
-    low: float
-    high: float
-    total: float
-    fired: bool = False
-
-
-@dataclass(slots=True)
-class HeartRateState:
-    in_bed: bool | None = None
-    signal_quality: float | None = None
-    run: _Run | None = None
-
-
-class SustainedHeartRate:
+class SustainedHeartRate(SustainedBand):
     """Heart rate held at or beyond a NEWS2 score-3 band for a minimum duration.
 
     A run starts at the first sample in a band and ends once the rate is back inside it by the
@@ -58,7 +36,13 @@ class SustainedHeartRate:
 
     name = "heart_rate_sustained"
     version = "1"
-    parameter_ranges: dict[str, tuple[float, float]] = {
+    metrics = frozenset({Metric.HEART_RATE, Metric.BED_PRESENCE, Metric.SIGNAL_QUALITY})
+    vital = Metric.HEART_RATE
+    high_kind = "tachycardia"
+    low_kind = "bradycardia"
+    unit_label = "bpm"
+    source = "NEWS2 (RCP 2017) pulse band scoring 3"
+    parameter_ranges = {
         "high_bpm": (100.0, 250.0),
         "low_bpm": (20.0, 60.0),
         "min_duration_s": (1.0, 3600.0),
@@ -84,96 +68,131 @@ class SustainedHeartRate:
         self.max_gap_s = max_gap_s
         self.min_signal_quality = min_signal_quality
 
-    def get_params(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in self.parameter_ranges}
+    def _bands(self) -> tuple[float | None, float | None]:
+        return self.high_bpm, self.low_bpm
 
-    def check_params(self) -> None:
-        """Raise ValueError naming any parameter outside its declared range."""
-        for name, (low, high) in self.parameter_ranges.items():
-            value = getattr(self, name)
-            if not low <= value <= high:
-                raise ValueError(f"{type(self).__name__}.{name}={value} not in [{low}, {high}]")
+    def _margin(self) -> float:
+        return self.hysteresis_bpm
 
-    def new_state(self) -> HeartRateState:
-        return HeartRateState()
 
-    def update(self, state: HeartRateState, sample: ResidentSample) -> Finding | None:
-        if sample.metric is Metric.BED_PRESENCE:
-            state.in_bed = sample.value >= 0.5
-            if not state.in_bed:
-                state.run = None
-            return None
-        if sample.metric is Metric.SIGNAL_QUALITY:
-            state.signal_quality = sample.value
-            return None
-        if sample.metric is not Metric.HEART_RATE or state.in_bed is False:
-            return None
-        if state.signal_quality is not None and state.signal_quality < self.min_signal_quality:
-            return None
-        run = state.run
-        if run is not None and (sample.ts - run.last_ts).total_seconds() > self.max_gap_s:
-            run = state.run = None
-        if run is not None and self._continues(run.kind, sample.value):
-            run.last_ts = sample.ts
-            run.n += 1
-            run.low = min(run.low, sample.value)
-            run.high = max(run.high, sample.value)
-            run.total += sample.value
-            held = (sample.ts - run.started_at).total_seconds()
-            if not run.fired and held >= self.min_duration_s:
-                run.fired = True
-                return self._finding(sample, run)
-            return None
-        kind = self._band(sample.value)
-        state.run = (
-            None
-            if kind is None
-            else _Run(
-                kind=kind,
-                started_at=sample.ts,
-                last_ts=sample.ts,
-                n=1,
-                low=sample.value,
-                high=sample.value,
-                total=sample.value,
-            )
-        )
-        return None
+class SustainedRespiration(SustainedBand):
+    """Respiration rate held at or beyond a NEWS2 score-3 band (>= 25 or <= 8 /min).
 
-    def _band(self, bpm: float) -> str | None:
-        if bpm >= self.high_bpm:
-            return "tachycardia"
-        if bpm <= self.low_bpm:
-            return "bradycardia"
-        return None
+    Same run logic and gating as `SustainedHeartRate`; a rate of 8 /min or less held for the
+    duration is the "low respiration" finding (apnea has its own detector).
 
-    def _continues(self, kind: str, bpm: float) -> bool:
-        if kind == "tachycardia":
-            return bpm > self.high_bpm - self.hysteresis_bpm
-        return bpm < self.low_bpm + self.hysteresis_bpm
+    Parameters
+    ----------
+    high_rpm, low_rpm : NEWS2 respiration bands scoring 3 (>= 25 and <= 8 /min).
+    min_duration_s : how long the rate must stay in the band (bed-sensor noise; Drew 2014).
+    hysteresis_rpm : margin back inside the band needed to end a run.
+    max_gap_s : a longer gap between usable samples ends the run.
+    min_signal_quality : samples below this device quality score are ignored.
 
-    def _finding(self, sample: ResidentSample, run: _Run) -> Finding:
-        threshold = self.high_bpm if run.kind == "tachycardia" else self.low_bpm
-        return Finding(
-            resident_id=sample.resident_id,
-            device_id=sample.device_id,
-            kind=run.kind,
-            severity=Severity.HIGH,
-            channel=Channel.CLINICAL,
-            started_at=run.started_at,
-            detected_at=sample.ts,
-            detector=self.name,
-            detector_version=self.version,
-            evidence={
-                "metric": str(Metric.HEART_RATE),
-                "threshold_bpm": threshold,
-                "min_duration_s": self.min_duration_s,
-                "window_start": run.started_at.isoformat(),
-                "window_end": sample.ts.isoformat(),
-                "samples": run.n,
-                "min_bpm": run.low,
-                "max_bpm": run.high,
-                "mean_bpm": round(run.total / run.n, 1),
-                "source": "NEWS2 (RCP 2017) pulse band scoring 3",
-            },
-        )
+    References
+    ----------
+    Royal College of Physicians. National Early Warning Score (NEWS) 2. London: RCP, 2017
+    (respiration rate: <=8 scores 3, >=25 scores 3).
+    Drew BJ et al. PLoS One 2014;9(10):e110274 (alarm fatigue from single-sample alarms).
+    """
+
+    name = "respiration_rate_sustained"
+    version = "1"
+    metrics = frozenset({Metric.RESPIRATION_RATE, Metric.BED_PRESENCE, Metric.SIGNAL_QUALITY})
+    vital = Metric.RESPIRATION_RATE
+    high_kind = "tachypnea"
+    low_kind = "bradypnea"
+    unit_label = "rpm"
+    source = "NEWS2 (RCP 2017) respiration band scoring 3"
+    parameter_ranges = {
+        "high_rpm": (18.0, 60.0),
+        "low_rpm": (4.0, 12.0),
+        "min_duration_s": (1.0, 3600.0),
+        "hysteresis_rpm": (0.0, 5.0),
+        "max_gap_s": (1.0, 600.0),
+        "min_signal_quality": (0.0, 1.0),
+    }
+
+    def __init__(
+        self,
+        *,
+        high_rpm: float = 25.0,
+        low_rpm: float = 8.0,
+        min_duration_s: float = 60.0,
+        hysteresis_rpm: float = 2.0,
+        max_gap_s: float = 30.0,
+        min_signal_quality: float = 0.5,
+    ) -> None:
+        self.high_rpm = high_rpm
+        self.low_rpm = low_rpm
+        self.min_duration_s = min_duration_s
+        self.hysteresis_rpm = hysteresis_rpm
+        self.max_gap_s = max_gap_s
+        self.min_signal_quality = min_signal_quality
+
+    def _bands(self) -> tuple[float | None, float | None]:
+        return self.high_rpm, self.low_rpm
+
+    def _margin(self) -> float:
+        return self.hysteresis_rpm
+
+
+class SustainedHypoxemia(SustainedBand):
+    """SpO2 held at or below the NEWS2 scale-1 score-3 band (<= 91 %) for a minimum duration.
+
+    Gated on the oximeter's own probe state (probe off, low perfusion) rather than bed presence,
+    since a fingertip probe works in a chair too.
+
+    Parameters
+    ----------
+    low_pct : NEWS2 SpO2 scale 1 band scoring 3 (<= 91 %). Scale 2 (hypercapnic patients) is a
+        clinician's per-resident override, not a default.
+    min_duration_s : how long SpO2 must stay in the band; short dips from motion are the commonest
+        false oximetry alarm.
+    hysteresis_pct : margin back above the band needed to end a run.
+    max_gap_s : a longer gap between usable samples ends the run.
+    min_signal_quality : unused by oximeters without a quality score; kept for a common gate.
+
+    References
+    ----------
+    Royal College of Physicians. National Early Warning Score (NEWS) 2. London: RCP, 2017
+    (SpO2 scale 1: <=91 % scores 3).
+    """
+
+    name = "spo2_sustained"
+    version = "1"
+    metrics = frozenset({Metric.SPO2, Metric.PROBE_STATE, Metric.SIGNAL_QUALITY})
+    vital = Metric.SPO2
+    high_kind = None
+    low_kind = "hypoxemia"
+    unit_label = "pct"
+    source = "NEWS2 (RCP 2017) SpO2 scale 1 band scoring 3"
+    gate_on_presence = False
+    parameter_ranges = {
+        "low_pct": (80.0, 96.0),
+        "min_duration_s": (1.0, 3600.0),
+        "hysteresis_pct": (0.0, 5.0),
+        "max_gap_s": (1.0, 600.0),
+        "min_signal_quality": (0.0, 1.0),
+    }
+
+    def __init__(
+        self,
+        *,
+        low_pct: float = 91.0,
+        min_duration_s: float = 60.0,
+        hysteresis_pct: float = 1.0,
+        max_gap_s: float = 30.0,
+        min_signal_quality: float = 0.5,
+    ) -> None:
+        self.low_pct = low_pct
+        self.min_duration_s = min_duration_s
+        self.hysteresis_pct = hysteresis_pct
+        self.max_gap_s = max_gap_s
+        self.min_signal_quality = min_signal_quality
+
+    def _bands(self) -> tuple[float | None, float | None]:
+        return None, self.low_pct
+
+    def _margin(self) -> float:
+        return self.hysteresis_pct

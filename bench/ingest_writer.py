@@ -196,6 +196,10 @@ _PHASES = (
     ("CREATE TEMP TABLE", "create staging (if not exists)"),
     ("COPY", "COPY to staging (incl. row encoding)"),
     ("INSERT INTO readings_1m", "rollup refresh (readings_1m)"),
+    ("WITH inserted AS", "insert + incremental rollup"),
+    ("UPDATE device_status", "resume silent devices"),
+    ("SELECT state FROM device_status", "status: previous state"),
+    ("INSERT INTO data_quality_events", "data-quality events"),
     ("INSERT INTO readings", "insert from staging"),
     ("INSERT INTO device_status", "touch device_status"),
 )

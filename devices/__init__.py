@@ -1,5 +1,6 @@
 """Device catalogue and MQTT contract v1: the vocabulary every other stage imports."""
 
+from devices._asyncapi import asyncapi_document, asyncapi_yaml, metric_table_markdown
 from devices._catalogue import (
     BP_CUFF,
     DEVICE_MODELS,
@@ -58,8 +59,11 @@ __all__ = [
     "Topics",
     "Unit",
     "VitalsMessage",
+    "asyncapi_document",
+    "asyncapi_yaml",
     "decode_status",
     "decode_vitals",
     "encode_status",
     "encode_vitals",
+    "metric_table_markdown",
 ]

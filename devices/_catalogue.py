@@ -170,6 +170,7 @@ class DeviceModel:
     key: str
     name: str
     metrics: tuple[MetricSpec, ...]
+    stream: str = "vitals"  # the contract stream its samples go to (a `Stream` value)
 
     def metric_names(self) -> frozenset[Metric]:
         return frozenset(spec.metric for spec in self.metrics)
@@ -204,6 +205,7 @@ SMART_PILLOW = DeviceModel(
 BP_CUFF = DeviceModel(
     key="bp_cuff",
     name="Automatic blood-pressure cuff",
+    stream="bp",
     metrics=(
         # Scheduled every 15-60 min (or on demand); the longest schedule is the expected interval.
         MetricSpec(metric=Metric.SYSTOLIC_BP, report_interval_s=3600),

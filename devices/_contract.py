@@ -8,9 +8,9 @@ or a batch (firmware batches to save radio)::
 
     {"schema": 1, "seq": 43, "samples": [{"device_ts": "…", "values": {…}}, …]}
 
-Status (retained; birth ``online`` and last will ``offline``)::
+Status (retained; birth ``online`` and last will ``offline``; ``battery`` 0..1 is optional)::
 
-    {"schema": 1, "state": "online", "device_ts": "…"}
+    {"schema": 1, "state": "online", "device_ts": "…", "battery": 0.82}
 
 Unknown top-level fields are ignored so firmware may add fields; anything this contract cannot
 read is rejected with a reason that names what to fix, never dropped silently.
@@ -95,6 +95,7 @@ class _StatusPayload(msgspec.Struct, forbid_unknown_fields=False):
     schema: int
     state: Literal["online", "offline"]
     device_ts: datetime | None = None
+    battery: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,7 @@ class VitalsMessage:
 class StatusMessage:
     state: Literal["online", "offline"]
     device_ts: datetime | None
+    battery: float | None = None  # charge 0..1, for battery-powered devices
 
 
 _vitals_decoder = msgspec.json.Decoder(_VitalsPayload)
@@ -182,13 +184,18 @@ def decode_status(payload: bytes) -> StatusMessage | str:
         return f"not valid JSON: {exc}"
     if raw.schema != SCHEMA_VERSION:
         return f"unsupported schema version {raw.schema} (this ingest reads {SCHEMA_VERSION})"
-    return StatusMessage(state=raw.state, device_ts=raw.device_ts)
+    if raw.device_ts is not None and raw.device_ts.tzinfo is None:
+        return f"device_ts {raw.device_ts.isoformat()} has no UTC offset (use ...Z)"
+    if raw.battery is not None and not 0.0 <= raw.battery <= 1.0:
+        return f"battery={raw.battery} is outside 0..1"
+    return StatusMessage(state=raw.state, device_ts=raw.device_ts, battery=raw.battery)
 
 
 def encode_vitals(message: VitalsMessage) -> bytes:
     """Encode as a device would: one sample inline, several as a batch."""
     samples = [
-        {"device_ts": _rfc3339(s.device_ts), "values": {str(m): v for m, v in s.values}}
+        # msgspec writes a StrEnum key as its value, so the metric names need no conversion.
+        {"device_ts": _rfc3339(s.device_ts), "values": dict(s.values)}
         for s in message.samples
     ]
     if len(samples) == 1:
@@ -200,6 +207,8 @@ def encode_status(message: StatusMessage) -> bytes:
     body: dict[str, object] = {"schema": SCHEMA_VERSION, "state": message.state}
     if message.device_ts is not None:
         body["device_ts"] = _rfc3339(message.device_ts)
+    if message.battery is not None:
+        body["battery"] = message.battery
     return _encoder.encode(body)
 
 

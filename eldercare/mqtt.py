@@ -56,8 +56,10 @@ def connect(client: paho.Client, settings: MqttSettings, *, timeout: float = 10.
     try:
         client.connect(endpoint.host, endpoint.port, keepalive=30)
     except ssl.SSLError as exc:
+        client.reinitialise()  # paho leaves the failed TLS socket open; close it now
         raise ConfigError(f"TLS handshake with {endpoint.url()} failed: {exc}") from exc
     except OSError as exc:
+        client.reinitialise()
         raise ServiceError(f"cannot reach MQTT broker {endpoint.url()}: {exc}") from exc
     client.loop_start()
     if not connected.wait(timeout):

@@ -70,6 +70,16 @@ class DatabaseSettings(BaseModel):
         default="auto",
         description="Use TimescaleDB when the extension is available (auto), require it, or never.",
     )
+    # Applied by `eldercare db policies` (eldercare/timescale_ops.py); migration 0003's values.
+    compress_after_days: int = Field(
+        default=7, ge=1, description="Compress raw readings older than this (TimescaleDB)."
+    )
+    retention_days: int = Field(
+        default=400, ge=1, description="Delete raw readings older than this."
+    )
+    rollup_refresh_hours: int = Field(
+        default=2, ge=1, description="Window the per-minute rollups are refreshed over."
+    )
 
     @field_validator("url")
     @classmethod
@@ -126,11 +136,66 @@ class ApiSettings(BaseModel):
         default=None,
         description="Staff API bearer token; eldercare up makes one in the state directory.",
     )
+    ssl_certfile: Path | None = Field(
+        default=None, description="TLS certificate chain (PEM); set with ssl_keyfile for HTTPS."
+    )
+    ssl_keyfile: Path | None = Field(default=None, description="TLS private key (PEM).")
 
 
 class AnalyticsSettings(BaseModel):
+    partition: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]+/[1-9][0-9]*$",
+        description="k/n: this worker handles the residents of partition k of n (scale-out).",
+    )
+
+    @field_validator("partition")
+    @classmethod
+    def _check_partition(cls, value: str | None) -> str | None:
+        if value is not None:
+            k, n = (int(part) for part in value.split("/"))
+            if k >= n:
+                raise ValueError(f"partition {value}: k must be below n")
+        return value
+
     poll_interval_s: float = Field(
         default=0.5, gt=0, description="How often new readings are read."
+    )
+
+
+class IngestSettings(BaseModel):
+    batch_size: int = Field(default=2000, ge=1, description="Messages per write transaction (max).")
+    batch_age_ms: int = Field(
+        default=100, ge=1, description="Longest a message waits in the queue before its batch."
+    )
+    queue_size: int = Field(
+        default=20_000, ge=1, description="Bounded hand-off queue; when full, the callback waits."
+    )
+    shared_group: str | None = Field(
+        default=None,
+        description="Share the load with other workers through $share/<group>/... subscriptions.",
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Address of the /metrics server.")
+    metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="Prometheus /metrics port; 0 disables it."
+    )
+
+
+class BrokerSettings(BaseModel):
+    """Files of the Mosquitto broker that `eldercare devices` writes (docs/deployment.md)."""
+
+    password_file: Path = Field(
+        default=Path("deploy/mosquitto/auth/passwd"), description="Mosquitto password_file."
+    )
+    acl_file: Path = Field(
+        default=Path("deploy/mosquitto/auth/acl"), description="Mosquitto acl_file."
+    )
+    service_users: list[str] = Field(
+        default_factory=list,
+        description="Broker users with full namespace access (default: the MQTT URL's user).",
+    )
+    pid_file: Path | None = Field(
+        default=None, description="Broker PID file: send it SIGHUP after writing the files."
     )
 
 
@@ -147,6 +212,8 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     api: ApiSettings = ApiSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
+    broker: BrokerSettings = BrokerSettings()
+    ingest: IngestSettings = IngestSettings()
     state_dir: Path = Field(
         default_factory=lambda: platformdirs.user_state_path("eldercare"),
         description="Where embedded services keep their data.",

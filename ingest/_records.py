@@ -18,6 +18,7 @@ class RawMessage:
     qos: int
     mid: int
     received_at: datetime
+    session: int = 0  # the connection that delivered it (message ids are per connection)
 
 
 @dataclass(frozen=True, slots=True)

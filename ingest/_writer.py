@@ -9,6 +9,7 @@ from datetime import datetime
 import psycopg
 
 from eldercare.db import Backend
+from ingest._availability import AvailabilityEvent, record_events
 from ingest._records import Accepted, Decoded, Rejected, StatusUpdate
 
 # Duplicates (same device, metric and device timestamp) are skipped by the primary key, so a message
@@ -27,19 +28,28 @@ FROM readings_staging
 ORDER BY device_id, metric, ts, received_at
 ON CONFLICT (device_id, metric, ts) DO NOTHING
 """
-# Plain PostgreSQL keeps readings_1m itself: recompute every minute bucket this batch touched.
-_REFRESH_ROLLUP = """
-INSERT INTO readings_1m (bucket, device_id, metric, n, mean, min, max)
-SELECT date_trunc('minute', r.ts), r.device_id, r.metric, count(*), avg(r.value),
-       min(r.value), max(r.value)
-FROM readings r
-JOIN (SELECT DISTINCT device_id, metric, date_trunc('minute', ts) AS bucket
-      FROM readings_staging) touched
-  ON r.device_id = touched.device_id AND r.metric = touched.metric
- AND r.ts >= touched.bucket AND r.ts < touched.bucket + interval '1 minute'
-GROUP BY 1, 2, 3
-ON CONFLICT (device_id, metric, bucket)
-DO UPDATE SET n = excluded.n, mean = excluded.mean, min = excluded.min, max = excluded.max
+# Plain PostgreSQL keeps readings_1m itself: merge only the rows this statement inserted into their
+# minute buckets (count, exact sum, min, max), so a batch costs what it adds and duplicates cost
+# nothing. Buckets are upserted in key order so concurrent workers cannot deadlock on them.
+_INSERT_AND_ROLL_UP = f"""
+WITH inserted AS ({_INSERT_FROM_STAGING.strip()}
+    RETURNING ts, device_id, metric, value
+), merged AS (
+    INSERT INTO readings_1m AS r (bucket, device_id, metric, n, total, mean, min, max)
+    SELECT date_trunc('minute', ts), device_id, metric, count(*), sum(value), avg(value),
+           min(value), max(value)
+    FROM inserted
+    GROUP BY 1, 2, 3
+    ORDER BY 2, 3, 1
+    ON CONFLICT (device_id, metric, bucket) DO UPDATE SET
+        n = r.n + excluded.n,
+        total = r.total + excluded.total,
+        mean = (r.total + excluded.total) / (r.n + excluded.n),
+        min = least(r.min, excluded.min),
+        max = greatest(r.max, excluded.max)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM merged)
 """
 _QUARANTINE = "INSERT INTO quarantine (topic, payload, reason, received_at) VALUES (%s, %s, %s, %s)"
 _DEVICE_STATUS = """
@@ -52,12 +62,24 @@ ON CONFLICT (device_id) DO UPDATE SET
 """
 
 
+_RESUME = """
+UPDATE device_status s SET silent_since = NULL
+FROM (SELECT device_id, silent_since FROM device_status
+      WHERE device_id = ANY(%s) AND silent_since IS NOT NULL
+      ORDER BY device_id FOR UPDATE) AS was
+WHERE s.device_id = was.device_id
+RETURNING was.device_id, was.silent_since
+"""
+_PREVIOUS_STATE = "SELECT state FROM device_status WHERE device_id = %s FOR UPDATE"
+
+
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     readings_offered: int
     readings_stored: int
     quarantined: int
     statuses: int
+    events: int = 0
 
 
 def write_batch(
@@ -92,6 +114,7 @@ def write_batch(
             statuses.append(item)
 
     offered = stored = 0
+    events: list[AvailabilityEvent] = []
     with conn.transaction():
         if accepted:
             conn.execute(_CREATE_STAGING)
@@ -100,10 +123,12 @@ def write_batch(
                     for r in message.readings:
                         copy.write_row((r.ts, r.device_id, r.metric, r.value, r.seq, r.received_at))
                         offered += 1
-            stored = conn.execute(_INSERT_FROM_STAGING).rowcount
             if backend is Backend.PLAIN:
-                conn.execute(_REFRESH_ROLLUP)
-            _touch_devices(conn, accepted)
+                row = conn.execute(_INSERT_AND_ROLL_UP).fetchone()
+                stored = row[0] if row else 0
+            else:  # readings_1m is a continuous aggregate: never written here
+                stored = conn.execute(_INSERT_FROM_STAGING).rowcount
+            events += _touch_devices(conn, accepted)
         if rejected:
             conn.cursor().executemany(
                 _QUARANTINE,
@@ -113,35 +138,71 @@ def write_batch(
                 ],
             )
         for status in statuses:
-            conn.execute(
-                _DEVICE_STATUS,
-                {
-                    "device_id": status.device_id,
-                    "state": status.state,
-                    "changed_at": status.message.received_at,
-                    "at": status.message.received_at,
-                },
-            )
+            events += _set_state(conn, status)
+        if events:
+            record_events(conn, events)
     return WriteResult(
         readings_offered=offered,
         readings_stored=stored,
         quarantined=len(rejected),
         statuses=len(statuses),
+        events=len(events),
     )
 
 
-def _touch_devices(conn: psycopg.Connection, accepted: Sequence[Accepted]) -> None:
+def _touch_devices(
+    conn: psycopg.Connection, accepted: Sequence[Accepted]
+) -> list[AvailabilityEvent]:
+    """Record when data last arrived; a silent device that sends again has 'resumed'."""
     last_seen: dict[str, datetime] = {}
     for message in accepted:
         seen = message.message.received_at
         last_seen[message.device_id] = max(last_seen.get(message.device_id, seen), seen)
+    devices = sorted(last_seen)
+    resumed = conn.execute(_RESUME, (devices,)).fetchall()
     conn.cursor().executemany(
         _DEVICE_STATUS,
-        [
-            {"device_id": d, "state": None, "changed_at": None, "at": at}
-            for d, at in sorted(last_seen.items())
-        ],
+        [{"device_id": d, "state": None, "changed_at": None, "at": last_seen[d]} for d in devices],
     )
+    return [
+        AvailabilityEvent(
+            device_id=device_id,
+            kind="resumed",
+            at=last_seen[device_id],
+            detail={"silent_since": silent_since.isoformat()},
+        )
+        for device_id, silent_since in sorted(resumed)
+    ]
+
+
+def _set_state(conn: psycopg.Connection, status: StatusUpdate) -> list[AvailabilityEvent]:
+    """Apply a birth/last-will message; an actual change of state is an event.
+
+    Retained status messages arrive again on every (re)subscription: same state, no event.
+    """
+    at = status.message.received_at
+    row = conn.execute(_PREVIOUS_STATE, (status.device_id,)).fetchone()
+    previous = row[0] if row else None
+    changed = previous != status.state
+    conn.execute(
+        _DEVICE_STATUS,
+        {
+            "device_id": status.device_id,
+            "state": status.state,
+            "changed_at": at if changed else None,
+            "at": at,
+        },
+    )
+    if not changed:
+        return []
+    return [
+        AvailabilityEvent(
+            device_id=status.device_id,
+            kind=status.state,
+            at=at,
+            detail={"previous": previous} if previous else {},
+        )
+    ]
 
 
 def load_device_sites(conn: psycopg.Connection) -> dict[str, str]:

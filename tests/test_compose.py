@@ -7,6 +7,7 @@ messages, healthchecks gating start-up order, and secrets that only ever come fr
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path, PurePosixPath
@@ -14,6 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from eldercare.broker_files import DEFAULT_ITERATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -168,11 +171,13 @@ def test_mosquitto_mounts_the_repository_config_file_read_only(services):
     assert mount.get("read_only") is True
 
 
-def test_mosquitto_mounts_the_operator_password_file_read_only(services):
-    mount = _bind_mount_of(services["mosquitto"], ROOT / "deploy/mosquitto/passwd")
-    assert mount["target"].startswith("/mosquitto/config/")
+def test_mosquitto_mounts_the_auth_folder_read_only(services):
+    # The folder, not the files: eldercare replaces passwd/acl by rename, which a single-file
+    # bind mount would hide from the broker.
+    mount = _bind_mount_of(services["mosquitto"], ROOT / "deploy/mosquitto/auth")
+    assert mount["target"] == "/mosquitto/config/auth"
     assert mount.get("read_only") is True
-    # A missing password file must stop the broker, not become an empty directory.
+    # A missing folder must stop the broker, not become an empty directory.
     assert mount.get("bind", {}).get("create_host_path") is False
 
 
@@ -193,10 +198,12 @@ def test_mosquitto_config_refuses_anonymous_clients(services):
     assert options.get("allow_anonymous") == ["false"]
 
 
-def test_mosquitto_password_file_option_matches_the_mounted_file(services):
+def test_mosquitto_password_and_acl_files_are_in_the_mounted_auth_folder(services):
     options = _mosquitto_options(_mosquitto_conf_path(services))
-    mount = _bind_mount_of(services["mosquitto"], ROOT / "deploy/mosquitto/passwd")
-    assert options.get("password_file") == [mount["target"]]
+    mount = _bind_mount_of(services["mosquitto"], ROOT / "deploy/mosquitto/auth")
+    assert options.get("password_file") == [f"{mount['target']}/passwd"]
+    # With an ACL file every topic is denied unless allowed: devices only get their own topics.
+    assert options.get("acl_file") == [f"{mount['target']}/acl"]
 
 
 def test_mosquitto_persistence_is_on_and_stored_in_the_data_volume(services):
@@ -251,8 +258,11 @@ def test_broker_healthcheck_subscribes_with_credentials_from_the_environment(ser
 def test_api_healthcheck_requests_the_health_endpoint_with_python(services):
     test = services["api"]["healthcheck"]["test"]
     assert test[:3] == ["CMD", "python", "-c"]
-    assert "http://127.0.0.1:8080/api/health" in test[3]
+    assert "https://127.0.0.1:8080/api/health" in test[3]
     assert "urllib" in test[3]
+    # The chain is verified against the site CA mounted into the container.
+    assert "cafile='/certs/ca.crt'" in test[3]
+    compile(test[3], "healthcheck", "exec")
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING_APP_SERVICES)
@@ -333,7 +343,8 @@ def test_every_dollar_sign_is_an_interpolation_or_escaped(compose):
 def test_password_environment_values_are_required_references_not_literals(services):
     for name, service in services.items():
         for key, value in _environment(service).items():
-            if "PASSWORD" in key.upper():
+            # ..._FILE names a path (e.g. the broker's password file), not a secret.
+            if "PASSWORD" in key.upper() and not key.upper().endswith("_FILE"):
                 assert REQUIRED_REFERENCE.match(value), f"{name}.{key} is not ${{VAR:?message}}"
             # scheme://user:password@host, where user may itself be a ${...} reference.
             userinfo = re.match(r"^[a-z][a-z0-9+.-]*://(\$\{[^}]*\}|[^:/@]*):(.*)@[^@]*$", value)
@@ -388,3 +399,163 @@ def test_dockerignore_keeps_secrets_venv_and_tests_out_of_the_build_context():
     }
     assert {".venv", ".git", "tests", ".env"} <= patterns
     assert "deploy" in patterns or "deploy/mosquitto/passwd" in patterns
+
+
+# -- TLS (issue 8) -----------------------------------------------------------------------------
+
+TLS_SOURCE = "${ELDERCARE_TLS_DIR:-./deploy/tls}"
+
+
+def _mount_to(service: dict[str, Any], target: str) -> dict[str, Any]:
+    for mount in _mounts(service):
+        if mount["target"] == target:
+            return mount
+    raise AssertionError(f"nothing mounted at {target}")
+
+
+def test_broker_serves_tls_on_8883_with_certificates_from_the_configured_folder(services):
+    options = _mosquitto_options(_mosquitto_conf_path(services))
+    assert "8883" in [value.split()[0] for value in options["listener"]]
+    certs = _mount_to(services["mosquitto"], "/mosquitto/certs")
+    assert certs["source"] == TLS_SOURCE and certs["read_only"] is True
+    assert certs.get("bind", {}).get("create_host_path") is False
+    for option in ("cafile", "certfile", "keyfile"):
+        [path] = options[option]
+        assert PurePosixPath(path).parent == PurePosixPath("/mosquitto/certs"), option
+    assert options["tls_version"] == ["tlsv1.2"]
+
+
+def test_only_the_tls_port_of_the_broker_is_published(services):
+    ports = [str(port) for port in services["mosquitto"]["ports"]]
+    assert ports == ["8883:8883"]
+
+
+def test_api_serves_https_with_certificates_from_the_configured_folder(services):
+    env = _environment(services["api"])
+    certs = _mount_to(services["api"], "/certs")
+    assert certs["source"] == TLS_SOURCE and certs["read_only"] is True
+    for key in ("ELDERCARE_API_SSL_CERTFILE", "ELDERCARE_API_SSL_KEYFILE"):
+        assert PurePosixPath(env[key]).parent == PurePosixPath("/certs"), key
+    # The API keeps every other application setting.
+    assert _environment(services["ingest"]).items() <= env.items()
+
+
+def test_broker_files_are_written_before_the_broker_starts(services):
+    auth = services["broker-auth"]
+    assert auth["command"][:2] == ["devices", "sync"]
+    assert auth.get("restart") == "no"
+    assert auth["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["mosquitto"]["depends_on"]["broker-auth"]["condition"] == (
+        "service_completed_successfully"
+    )
+    env = _environment(auth)
+    mount = _mount_to(auth, "/auth")
+    assert (ROOT / mount["source"]).resolve() == (ROOT / "deploy/mosquitto/auth").resolve()
+    assert env["ELDERCARE_BROKER_PASSWORD_FILE"] == "/auth/passwd"
+    assert env["ELDERCARE_BROKER_ACL_FILE"] == "/auth/acl"
+
+
+# -- scale profile (docker-compose.scale.yml) --------------------------------------------------
+
+SCALE_FILE = ROOT / "docker-compose.scale.yml"
+EMQX_CONF = ROOT / "deploy/emqx/emqx.conf"
+# EMQX 5.9.0 moved to BSL 1.1, whose default licence refuses clustering; 5.8.x is Apache-2.0.
+EMQX_IMAGE = re.compile(r"^emqx/emqx:5\.(?P<minor>\d+)\.\d+$")
+
+
+@pytest.fixture(scope="module")
+def scale() -> dict[str, Any]:
+    document = yaml.safe_load(SCALE_FILE.read_text(encoding="utf-8"))
+    assert isinstance(document, dict)
+    return document
+
+
+@pytest.fixture(scope="module")
+def scale_services(scale: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return scale["services"]
+
+
+def _named(services: dict[str, dict[str, Any]], prefix: str) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in services.items() if re.fullmatch(rf"{prefix}-?\d+", name)}
+
+
+def test_scale_broker_is_an_emqx_cluster_pinned_to_an_apache_licensed_release(scale_services):
+    nodes = _named(scale_services, "emqx")
+    assert len(nodes) >= 3
+    names = set()
+    for name, node in nodes.items():
+        match = EMQX_IMAGE.match(node["image"])
+        assert match and int(match["minor"]) <= 8, f"{name}: {node['image']} (5.9+ is BSL)"
+        env = _environment(node)
+        names.add(env["EMQX_NODE__NAME"])
+        assert env["EMQX_NODE__NAME"] == f"emqx@{node['hostname']}"
+        seeds = json.loads(env["EMQX_CLUSTER__STATIC__SEEDS"])
+        assert set(seeds) == {f"emqx@{n['hostname']}" for n in nodes.values()}
+        assert REQUIRED_REFERENCE.match(env["EMQX_NODE__COOKIE"])
+    assert len(names) == len(nodes)
+    assert len({node["image"] for node in nodes.values()}) == 1
+
+
+def test_scale_broker_config_uses_the_database_views_and_holds_no_secret(scale_services):
+    text = EMQX_CONF.read_text(encoding="utf-8")
+    migration = (ROOT / "eldercare/migrations/0010_device_credentials.sql").read_text()
+    for view in ("mqtt_credentials", "mqtt_acl"):
+        assert f"FROM {view} WHERE username = ${{username}}" in text
+        assert f"CREATE VIEW {view}" in migration
+    assert re.search(r"no_match\s*=\s*deny", text)
+    assert re.search(rf"iterations\s*=\s*{DEFAULT_ITERATIONS}\b", text)
+    assert not re.search(r"^\s*password\s*=", text, re.MULTILINE)
+    for node in _named(scale_services, "emqx").values():
+        mount = _mount_to(node, "/opt/emqx/etc/emqx.conf")
+        assert (ROOT / mount["source"]).resolve() == EMQX_CONF.resolve()
+        assert mount["read_only"] is True
+        assert _mount_to(node, "/opt/emqx/etc/certs/site")["source"] == TLS_SOURCE
+
+
+def test_scale_ingest_workers_share_one_subscription_group_with_own_sessions(scale_services):
+    workers = _named(scale_services, "ingest")
+    assert len(workers) >= 2
+    groups = {_environment(w)["ELDERCARE_INGEST_SHARED_GROUP"] for w in workers.values()}
+    assert len(groups) == 1 and groups != {""}
+    client_ids = [w["command"][w["command"].index("--client-id") + 1] for w in workers.values()]
+    assert len(set(client_ids)) == len(client_ids)
+    assert all(w["command"][0] == "ingest" for w in workers.values())
+
+
+def test_scale_analytics_partitions_cover_every_resident_once(scale_services):
+    workers = _named(scale_services, "analytics")
+    parts = [_environment(w)["ELDERCARE_ANALYTICS_PARTITION"] for w in workers.values()]
+    indexes = sorted(int(p.split("/")[0]) for p in parts)
+    counts = {int(p.split("/")[1]) for p in parts}
+    assert counts == {len(workers)} and indexes == list(range(len(workers)))
+    assert all(w["command"] == ["detect"] for w in workers.values())
+
+
+def test_scale_servers_and_workers_have_healthchecks_and_wait_for_them(scale_services):
+    checked = ["db", "api", *_named(scale_services, "emqx"), *_named(scale_services, "ingest")]
+    for name in checked:
+        assert _healthcheck_command(scale_services[name]).strip(), name
+    for name, service in scale_services.items():
+        if "build" in service and service.get("restart") != "no":
+            depends = service["depends_on"]
+            assert depends["db"]["condition"] == "service_healthy", name
+            assert depends["emqx1"]["condition"] == "service_healthy", name
+            assert depends["migrate"]["condition"] == "service_completed_successfully", name
+            assert depends["broker-accounts"]["condition"] == "service_completed_successfully"
+
+
+def test_scale_file_secrets_are_required_references_and_dollars_escaped(scale):
+    for name, service in scale["services"].items():
+        for key, value in _environment(service).items():
+            if "PASSWORD" in key.upper() and not key.upper().endswith("_FILE"):
+                assert REQUIRED_REFERENCE.match(value), f"{name}.{key}"
+            userinfo = re.match(r"^[a-z][a-z0-9+.-]*://(\$\{[^}]*\}|[^:/@]*):(.*)@[^@]*$", value)
+            if userinfo:
+                assert REQUIRED_REFERENCE.match(userinfo.group(2)), f"{name}.{key}"
+    for value in _strings(scale):
+        for match in re.finditer(r"\$+", value):
+            escaped = len(match.group()) % 2 == 0
+            assert escaped or value[match.end() : match.end() + 1] == "{", value
+    for name, service in scale["services"].items():
+        image = service.get("image", "")
+        assert "build" in service or ":" in image and not image.endswith(":latest"), name

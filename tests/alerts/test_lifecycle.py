@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts import Alert, AlertState, apply_finding
+from alerts import Alert, AlertState, AlertStateError, acknowledge, apply_finding, resolve
 from analytics import Channel, Finding, Severity
 
 T0 = datetime(2026, 11, 24, 2, 0, 0, tzinfo=UTC)
@@ -118,3 +118,63 @@ def test_finding_after_resolution_opens_a_new_alert() -> None:
     assert new.severity is Severity.LOW
     assert new.started_at == T0 + timedelta(seconds=900)
     assert new.last_seen_at == T0 + timedelta(seconds=1020)
+
+
+def test_finding_detected_before_staff_resolution_is_absorbed() -> None:
+    resolved = replace(
+        stored(apply_finding(None, finding())),
+        state=AlertState.RESOLVED,
+        resolved_at=T0 + timedelta(seconds=600),
+        resolved_by="nurse-ana",
+    )
+
+    # The condition persisted: a finding detected before the resolution was still in flight.
+    assert apply_finding(resolved, finding(started=300, detected=590)) is resolved
+    assert apply_finding(resolved, finding(started=300, detected=600)) is resolved
+
+
+def test_condition_persisting_after_staff_resolution_opens_a_linked_new_alert() -> None:
+    resolved = replace(
+        stored(apply_finding(None, finding()), alert_id=7),
+        state=AlertState.RESOLVED,
+        resolved_at=T0 + timedelta(seconds=600),
+    )
+
+    new = apply_finding(resolved, finding(started=0, detected=660))
+
+    assert new.alert_id is None
+    assert new.state is AlertState.OPEN
+    assert new.previous_alert_id == 7
+    assert new.finding_count == 1
+
+
+def test_acknowledge_then_resolve_records_who_and_when() -> None:
+    alert = stored(apply_finding(None, finding()))
+    acked = acknowledge(alert, by="nurse-ana", at=T0 + timedelta(minutes=3))
+    assert acked.state is AlertState.ACKNOWLEDGED
+    assert (acked.acknowledged_by, acked.acknowledged_at) == (
+        "nurse-ana",
+        T0 + timedelta(minutes=3),
+    )
+    done = resolve(acked, by="dr-li", at=T0 + timedelta(minutes=9))
+    assert done.state is AlertState.RESOLVED
+    assert (done.resolved_by, done.acknowledged_by) == ("dr-li", "nurse-ana")
+
+
+def test_an_open_alert_can_be_resolved_without_acknowledgement() -> None:
+    alert = stored(apply_finding(None, finding()))
+    assert resolve(alert, by="nurse-ana", at=T0).state is AlertState.RESOLVED
+
+
+@pytest.mark.parametrize(
+    ("state", "action"),
+    [
+        (AlertState.ACKNOWLEDGED, acknowledge),
+        (AlertState.RESOLVED, acknowledge),
+        (AlertState.RESOLVED, resolve),
+    ],
+)
+def test_invalid_transitions_raise(state: AlertState, action: object) -> None:
+    alert = stored(apply_finding(None, finding()), state=state)
+    with pytest.raises(AlertStateError, match=f"it is {state}"):
+        action(alert, by="x", at=T0)  # type: ignore[operator]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psycopg
 
+from eldercare.db import discover
+
 COMMANDS = ("up", "migrate", "simulate", "ingest", "serve", "detect", "alerts")
 
 
@@ -54,7 +56,8 @@ def test_migrate_reports_up_to_date_on_a_migrated_database(database_url: str) ->
     assert result.returncode == 0, result.stderr
     assert "schema up to date" in result.stdout
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (4,)
+        shipped = len({m.version for m in discover()})
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (shipped,)
 
 
 def test_detect_runs_the_detectors_over_a_csv(tmp_path: Path) -> None:

@@ -70,20 +70,15 @@ def set_risk_tier(
     with conn.transaction():
         current, site_id = _resident_tier(conn, resident_id)
         after = current if until is not None else None
-        conn.execute(
-            "UPDATE residents SET risk_tier = %s, risk_tier_until = %s, risk_tier_after = %s"
-            " WHERE resident_id = %s",
-            (tier, until, after, resident_id),
-        )
-        record(
+        _write_tier(
             conn,
-            entity="resident",
-            entity_id=resident_id,
-            action="risk_tier",
+            resident_id,
+            from_tier=current,
+            to_tier=tier,
+            until=until,
+            after=after,
             actor=actor,
-            at=now,
-            from_status=current,
-            to_status=tier,
+            now=now,
             detail={"until": until, "then": after, "reason": reason},
         )
         _reschedule(conn, resident_id, site_id, tier, actor=actor, now=now)
@@ -149,20 +144,15 @@ def expire_risk_tiers(conn: psycopg.Connection, *, now: datetime, actor: str) ->
             back = effective_tier(
                 RiskTier(tier), until=until, after=RiskTier(after) if after else None, now=now
             )
-            conn.execute(
-                "UPDATE residents SET risk_tier = %s, risk_tier_until = NULL,"
-                " risk_tier_after = NULL WHERE resident_id = %s",
-                (back, resident_id),
-            )
-            record(
+            _write_tier(
                 conn,
-                entity="resident",
-                entity_id=resident_id,
-                action="risk_tier",
+                resident_id,
+                from_tier=tier,
+                to_tier=back,
+                until=None,
+                after=None,
                 actor=actor,
-                at=now,
-                from_status=tier,
-                to_status=back,
+                now=now,
                 detail={"reason": "temporary tier ended", "until": until},
             )
             changed.append(resident_id)
@@ -322,3 +312,34 @@ def effective_thresholds(
         (resident_id, now, now),
     ).fetchall()
     return thresholds_for(tier, {p: float(v) for p, v in overrides})
+
+
+def _write_tier(
+    conn: psycopg.Connection,
+    resident_id: str,
+    *,
+    from_tier: str,
+    to_tier: str,
+    until: datetime | None,
+    after: str | None,
+    actor: str,
+    now: datetime,
+    detail: dict[str, object],
+) -> None:
+    """Change a resident's tier and audit the change, in the caller's transaction."""
+    conn.execute(
+        "UPDATE residents SET risk_tier = %s, risk_tier_until = %s, risk_tier_after = %s"
+        " WHERE resident_id = %s",
+        (to_tier, until, after, resident_id),
+    )
+    record(
+        conn,
+        entity="resident",
+        entity_id=resident_id,
+        action="risk_tier",
+        actor=actor,
+        at=now,
+        from_status=from_tier,
+        to_status=to_tier,
+        detail=detail,
+    )

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from analytics import TIER_PARAMETERS, resolve_parameters
+
 
 class RiskTier(StrEnum):
     """Values match `residents.risk_tier`."""
@@ -28,18 +30,10 @@ FOLLOW_UP_INTERVAL: dict[RiskTier, timedelta] = {
     RiskTier.HIGH: timedelta(days=1),
 }
 
-# Detector parameters (named `<detector>.<parameter>`, as in analytics) per tier. Low and medium use
-# the detectors' defaults (NEWS2 score-3 pulse bands). High risk alerts one NEWS2 band earlier on
-# tachycardia (pulse 111-130 scores 2; Royal College of Physicians, NEWS2, 2017) and after a shorter
-# sustained run; the low band stays at score 3 (<= 40) because slow heart rates in deep sleep are
-# common in older adults and an earlier band would page staff for normal sleep.
+# Detector parameters per tier are analytics' (one table, `analytics.TIER_PARAMETERS`, with its
+# sources): a higher tier tightens durations, never the NEWS2 score-3 bands.
 RISK_THRESHOLDS: dict[RiskTier, dict[str, float]] = {
-    RiskTier.LOW: {},
-    RiskTier.MEDIUM: {},
-    RiskTier.HIGH: {
-        "heart_rate_sustained.high_bpm": 111.0,
-        "heart_rate_sustained.min_duration_s": 60.0,
-    },
+    RiskTier(tier): dict(parameters) for tier, parameters in TIER_PARAMETERS.items()
 }
 
 
@@ -59,4 +53,4 @@ def effective_tier(
 def thresholds_for(tier: RiskTier, overrides: Mapping[str, float]) -> dict[str, float]:
     """Detector parameters for a resident: the tier's profile, then per-resident overrides (from a
     specialist's advice or a back-referral), which win."""
-    return {**RISK_THRESHOLDS[tier], **overrides}
+    return resolve_parameters(tier, overrides)

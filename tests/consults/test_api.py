@@ -157,7 +157,7 @@ def test_network_view_follow_ups_and_risk_tier(client: TestClient) -> None:
         json={"tier": "high", "actor": "dr-wang", "days": 7},
     )
     assert changed.status_code == 200, changed.text
-    assert changed.json()["heart_rate_sustained.high_bpm"] == 111
+    assert changed.json()["heart_rate_sustained.min_duration_s"] == 60  # the high tier tightens
     tasks = client.get(
         "/api/network/follow-ups",
         headers=AUTH,

@@ -152,7 +152,7 @@ def test_back_referral_resumes_monitoring_with_plan(network: psycopg.Connection)
     assert resident == ("demo-community-centre", "high", "medium")
     thresholds = effective_thresholds(conn, "r1", now=later)
     assert thresholds["heart_rate_sustained.low_bpm"] == 45.0
-    assert thresholds["heart_rate_sustained.high_bpm"] == 111.0  # the high tier's profile
+    assert thresholds["heart_rate_sustained.min_duration_s"] == 60.0  # the high tier's profile
     (task,) = follow_ups(conn, site_ids=frozenset({"demo-community-centre"}))
     assert task.due_at == later + timedelta(days=1)
     assert [e.action for e in audit_trail(conn, "resident", "r1")] == [

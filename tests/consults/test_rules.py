@@ -91,7 +91,9 @@ def test_risk_tier_sets_follow_up_and_thresholds() -> None:
     assert thresholds_for(RiskTier.MEDIUM, {}) == {}
     high = thresholds_for(RiskTier.HIGH, {"heart_rate_sustained.high_bpm": 120.0})
     assert high["heart_rate_sustained.high_bpm"] == 120.0  # a specialist's override wins
+    # The tier's own profile is analytics' table: durations tighten, bands stay.
     assert high["heart_rate_sustained.min_duration_s"] == 60.0
+    assert "heart_rate_sustained.high_bpm" not in thresholds_for(RiskTier.HIGH, {})
 
 
 def test_temporary_tier_returns_after_its_period() -> None:

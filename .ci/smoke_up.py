@@ -67,12 +67,21 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def leftovers(state_dir: Path) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [
-        line
-        for line in out.splitlines()
-        if (str(state_dir) in line or " -m eldercare " in line) and "ps -eo" not in line
-    ]
+    """Processes of this run still alive: children of `up` carry its ELDERCARE_STATE_DIR, the
+    embedded servers name the state directory on their command line."""
+    marker = f"ELDERCARE_STATE_DIR={state_dir}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # gone, or not ours to read
+        if marker in environ or str(state_dir) in cmdline:
+            found.append(f"{proc.name} {cmdline.strip()}")
+    return found
 
 
 def main() -> None:
@@ -86,11 +95,11 @@ def main() -> None:
             assert get("/api/alerts")[0] == 401, "alerts must need the token"
 
             def alert_seen() -> bool:
-                status, body = get("/api/alerts", token)
+                status, body = get("/api/alerts?channel=clinical", token)
                 return status == 200 and body.get("count", 0) >= 1
 
-            wait_for("first alert", alert_seen, 180, process)
-            status, body = get("/api/alerts", token)
+            wait_for("first clinical alert", alert_seen, 180, process)
+            status, body = get("/api/alerts?channel=clinical", token)
             print("smoke: alert", json.dumps(body["data"][0]))
             stop(process)
             if leftovers(state_dir):

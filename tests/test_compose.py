@@ -1,8 +1,12 @@
-"""Static checks of the production stack: docker-compose.yml, the Mosquitto config, the Dockerfile.
+"""Static checks of the production stack: docker-compose.yml, the broker configs, the Dockerfile.
 
 No Docker engine is needed: the files are parsed (PyYAML, plain text) and checked for the properties
 that matter in production: pinned images, authenticated broker with queues that do not drop QoS 1
 messages, healthchecks gating start-up order, and secrets that only ever come from the environment.
+
+docker-compose.yml holds two Compose profiles, `single` (one box, Mosquitto) and `scale` (EMQX
+cluster, several workers). Each is checked as the set of services Compose would start for it:
+the services without `profiles` plus those listing the profile.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
+PROFILES = ("single", "scale")
+# Shared by both profiles (no `profiles` key).
+SHARED_SERVICES = {"db", "migrate"}
 SERVERS = ("db", "mosquitto", "api")
 LONG_RUNNING_APP_SERVICES = ("ingest", "analytics", "alerts", "api")
 APP_COMMANDS = {
@@ -53,9 +60,24 @@ def compose() -> dict[str, Any]:
     return document
 
 
+def _profile_services(compose: dict[str, Any], profile: str) -> dict[str, dict[str, Any]]:
+    """The services `docker compose --profile <profile> up` starts: no profiles, or listing it."""
+    return {
+        name: service
+        for name, service in compose["services"].items()
+        if not service.get("profiles") or profile in service["profiles"]
+    }
+
+
+@pytest.fixture(scope="module")
+def all_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return compose["services"]
+    """The single-box profile."""
+    return _profile_services(compose, "single")
 
 
 def _environment(service: dict[str, Any]) -> dict[str, str]:
@@ -141,8 +163,8 @@ def test_broker_image_is_mosquitto_2_0_pinned_to_an_exact_patch(services):
     assert MOSQUITTO_IMAGE.match(image), f"mosquitto image {image!r} is not 2.0.<patch>"
 
 
-def test_no_service_uses_a_latest_or_untagged_image(services):
-    for name, service in services.items():
+def test_no_service_uses_a_latest_or_untagged_image(all_services):
+    for name, service in all_services.items():
         image = service.get("image")
         if image is None:
             assert "build" in service, f"{name} has neither image nor build"
@@ -303,8 +325,12 @@ def test_api_port_8080_is_published_and_bound_on_all_interfaces(services):
 def test_app_service_reaches_db_and_broker_by_service_name(services, name):
     env = _environment(services[name])
     assert re.match(r"^postgresql://eldercare:.+@db:5432/eldercare$", env["ELDERCARE_DATABASE_URL"])
-    assert re.match(r"^mqtt://.+:.+@mosquitto:1883$", env["ELDERCARE_MQTT_URL"])
     assert env["ELDERCARE_MQTT_NAMESPACE"] == "${ELDERCARE_MQTT_NAMESPACE:-eldercare}"
+    if name in SHARED_SERVICES:
+        # migrate runs in both profiles and needs the database only: no broker to point at.
+        assert "ELDERCARE_MQTT_URL" not in env
+    else:
+        assert re.match(r"^mqtt://.+:.+@mosquitto:1883$", env["ELDERCARE_MQTT_URL"])
 
 
 def test_every_secret_variable_reference_is_required_with_a_message():
@@ -340,8 +366,8 @@ def test_every_dollar_sign_is_an_interpolation_or_escaped(compose):
             )
 
 
-def test_password_environment_values_are_required_references_not_literals(services):
-    for name, service in services.items():
+def test_password_environment_values_are_required_references_not_literals(all_services):
+    for name, service in all_services.items():
         for key, value in _environment(service).items():
             # ..._FILE names a path (e.g. the broker's password file), not a secret.
             if "PASSWORD" in key.upper() and not key.upper().endswith("_FILE"):
@@ -455,24 +481,110 @@ def test_broker_files_are_written_before_the_broker_starts(services):
     assert env["ELDERCARE_BROKER_ACL_FILE"] == "/auth/acl"
 
 
-# -- scale profile (docker-compose.scale.yml) --------------------------------------------------
+# -- profiles (issue 8) ------------------------------------------------------------------------
 
-SCALE_FILE = ROOT / "docker-compose.scale.yml"
+
+def _depends_on(service: dict[str, Any]) -> dict[str, Any]:
+    depends = service.get("depends_on") or {}
+    return {name: {} for name in depends} if isinstance(depends, list) else depends
+
+
+def test_every_service_is_shared_or_in_exactly_one_profile(all_services):
+    shared = {name for name, service in all_services.items() if "profiles" not in service}
+    assert shared == SHARED_SERVICES
+    for name, service in all_services.items():
+        if name not in shared:
+            profiles = service["profiles"]
+            assert isinstance(profiles, list) and len(profiles) == 1, name
+            assert profiles[0] in PROFILES, f"{name}: unknown profile {profiles[0]!r}"
+
+
+def test_profiles_share_only_the_common_services_and_cover_every_service(compose, all_services):
+    single, scale = (set(_profile_services(compose, profile)) for profile in PROFILES)
+    assert single & scale == SHARED_SERVICES
+    assert single | scale == set(all_services)
+    assert {"mosquitto", "broker-auth", "ingest", "analytics", "alerts", "api"} <= single - scale
+    assert {"emqx1", "broker-accounts", SCALE_API} <= scale - single
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_dependency_is_started_by_the_same_profile(compose, profile):
+    # Compose refuses a depends_on on a service its active profiles do not start.
+    active = _profile_services(compose, profile)
+    for name, service in active.items():
+        for target, spec in _depends_on(service).items():
+            assert target in active, f"{profile}: {name} depends on {target}, not in the profile"
+            assert spec.get("condition", "service_started") in (
+                "service_healthy",
+                "service_completed_successfully",
+            ), f"{profile}: {name} -> {target}"
+            if spec.get("condition") == "service_healthy":
+                assert active[target].get("healthcheck"), f"{target} has no healthcheck"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_profile_publishes_each_host_port_once_and_declares_its_volumes(compose, profile):
+    active = _profile_services(compose, profile)
+    published = [
+        str(port).rsplit(":", 1)[0]
+        for service in active.values()
+        for port in service.get("ports", [])
+    ]
+    assert len(published) == len(set(published)), f"{profile}: {published}"
+    assert {"8883", "8080"} <= set(published)
+    for name, service in active.items():
+        for mount in _mounts(service):
+            if mount["type"] == "volume":
+                assert mount["source"] in compose["volumes"], f"{name}: {mount['source']}"
+
+
+def test_shared_services_do_not_depend_on_either_broker(all_services):
+    for name in SHARED_SERVICES:
+        assert set(_depends_on(all_services[name])) <= SHARED_SERVICES, name
+
+
+def test_scale_app_services_reach_the_emqx_cluster_not_mosquitto(scale_services):
+    hosts = {node["hostname"] for node in _named(scale_services, "emqx").values()}
+    for name, service in scale_services.items():
+        if "build" in service and name not in SHARED_SERVICES:
+            url = _environment(service)["ELDERCARE_MQTT_URL"]
+            match = re.match(r"^mqtt://.+:.+@([^:@/]+):1883$", url)
+            assert match and match.group(1) in hosts, f"{name}: {url}"
+
+
+def test_scale_api_serves_https_like_the_single_box(services, scale_services):
+    single_api, scale_api = services["api"], scale_services[SCALE_API]
+    assert scale_api["command"] == ["serve"]
+    assert scale_api["healthcheck"] == single_api["healthcheck"]
+    assert scale_api["ports"] == single_api["ports"]
+    assert _mount_to(scale_api, "/certs") == _mount_to(single_api, "/certs")
+    env = _environment(scale_api)
+    for key in ("ELDERCARE_API_SSL_CERTFILE", "ELDERCARE_API_SSL_KEYFILE", "ELDERCARE_API_HOST"):
+        assert env[key] == _environment(single_api)[key], key
+
+
+def test_docs_select_the_profile_and_no_longer_name_a_second_compose_file():
+    readme = (ROOT / "deploy/README.md").read_text(encoding="utf-8")
+    guide = (ROOT / "docs/deployment.md").read_text(encoding="utf-8")
+    # Without a profile Compose would start only the shared services.
+    assert "COMPOSE_PROFILES=single" in readme and "--profile scale" in readme
+    assert "COMPOSE_PROFILES=single" in guide and "--profile scale" in guide
+    assert not (ROOT / "docker-compose.scale.yml").exists()
+    for path in (ROOT / "README.md", ROOT / "deploy/README.md", EMQX_CONF, *ROOT.glob("docs/*.md")):
+        assert "docker-compose.scale" not in path.read_text(encoding="utf-8"), path
+
+
+# -- scale profile -----------------------------------------------------------------------------
+
+SCALE_API = "api-scale"
 EMQX_CONF = ROOT / "deploy/emqx/emqx.conf"
 # EMQX 5.9.0 moved to BSL 1.1, whose default licence refuses clustering; 5.8.x is Apache-2.0.
 EMQX_IMAGE = re.compile(r"^emqx/emqx:5\.(?P<minor>\d+)\.\d+$")
 
 
 @pytest.fixture(scope="module")
-def scale() -> dict[str, Any]:
-    document = yaml.safe_load(SCALE_FILE.read_text(encoding="utf-8"))
-    assert isinstance(document, dict)
-    return document
-
-
-@pytest.fixture(scope="module")
-def scale_services(scale: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return scale["services"]
+def scale_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return _profile_services(compose, "scale")
 
 
 def _named(services: dict[str, dict[str, Any]], prefix: str) -> dict[str, dict[str, Any]]:
@@ -532,7 +644,7 @@ def test_scale_analytics_partitions_cover_every_resident_once(scale_services):
 
 
 def test_scale_servers_and_workers_have_healthchecks_and_wait_for_them(scale_services):
-    checked = ["db", "api", *_named(scale_services, "emqx"), *_named(scale_services, "ingest")]
+    checked = ["db", SCALE_API, *_named(scale_services, "emqx"), *_named(scale_services, "ingest")]
     for name in checked:
         assert _healthcheck_command(scale_services[name]).strip(), name
     for name, service in scale_services.items():
@@ -544,18 +656,18 @@ def test_scale_servers_and_workers_have_healthchecks_and_wait_for_them(scale_ser
             assert depends["broker-accounts"]["condition"] == "service_completed_successfully"
 
 
-def test_scale_file_secrets_are_required_references_and_dollars_escaped(scale):
-    for name, service in scale["services"].items():
+def test_scale_profile_secrets_are_required_references_and_pinned_images(scale_services):
+    for name, service in scale_services.items():
         for key, value in _environment(service).items():
             if "PASSWORD" in key.upper() and not key.upper().endswith("_FILE"):
                 assert REQUIRED_REFERENCE.match(value), f"{name}.{key}"
             userinfo = re.match(r"^[a-z][a-z0-9+.-]*://(\$\{[^}]*\}|[^:/@]*):(.*)@[^@]*$", value)
             if userinfo:
                 assert REQUIRED_REFERENCE.match(userinfo.group(2)), f"{name}.{key}"
-    for value in _strings(scale):
+    for value in _strings(scale_services):
         for match in re.finditer(r"\$+", value):
             escaped = len(match.group()) % 2 == 0
             assert escaped or value[match.end() : match.end() + 1] == "{", value
-    for name, service in scale["services"].items():
+    for name, service in scale_services.items():
         image = service.get("image", "")
         assert "build" in service or ":" in image and not image.endswith(":latest"), name

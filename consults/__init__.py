@@ -12,6 +12,7 @@ from consults._consults import (
     AdviceAction,
     Consult,
     answer_consult,
+    consults_for_alert,
     get_consult,
     list_consults,
     request_consult,
@@ -39,6 +40,7 @@ from consults._followup import (
     set_risk_tier,
     set_thresholds,
 )
+from consults._handoff import HAND_OFF_ACTOR, HandOff, HandOffOutcome, apply_alert_hand_offs
 from consults._network import (
     REFERRAL_PRIORITY_FHIR,
     TIER_LEVEL,
@@ -86,6 +88,7 @@ from consults._worker import (
 __all__ = [
     "CONSULT_RESPONSE_TIME",
     "FOLLOW_UP_INTERVAL",
+    "HAND_OFF_ACTOR",
     "REFERRAL_ACCEPTANCE_TIME",
     "REFERRAL_PRIORITY_FHIR",
     "RISK_THRESHOLDS",
@@ -105,6 +108,8 @@ __all__ = [
     "Escalation",
     "FollowUpTask",
     "GreenChannelPolicy",
+    "HandOff",
+    "HandOffOutcome",
     "IllegalTransition",
     "NetworkRuleError",
     "NetworkView",
@@ -127,12 +132,14 @@ __all__ = [
     "add_specialist",
     "allowed_moves",
     "answer_consult",
+    "apply_alert_hand_offs",
     "apply_green_channel_policy",
     "audit_trail",
     "back_refer",
     "build_snapshot",
     "complete_follow_up",
     "consult_bundle",
+    "consults_for_alert",
     "deadline_risk",
     "decide",
     "effective_thresholds",

@@ -171,9 +171,11 @@ def request_consult(
     target_site_id: str | None = None,
     department_id: str | None = None,
     specialist_id: str | None = None,
+    draft: bool = False,
 ) -> Consult:
     """Ask for a consult on a resident (from their page) or on an alert (its resident), with a
-    snapshot of the last 24 h; the target defaults to the alliance's first tertiary hospital."""
+    snapshot of the last 24 h; the target defaults to the alliance's first tertiary hospital.
+    A `draft` is a proposal (from an alert policy) that staff send or cancel."""
     if not question.strip():
         raise ConsultsError("a consult needs a question")
     with conn.transaction():
@@ -199,7 +201,7 @@ def request_consult(
             "INSERT INTO consults (resident_id, requesting_site_id, target_site_id, department_id,"
             " specialist_id, alert_id, urgency, status, question, snapshot, requested_by,"
             " requested_at, respond_by, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, 'requested', %s, %s, %s, %s, %s, %s)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " RETURNING consult_id",
             (
                 resident_id,
@@ -209,6 +211,7 @@ def request_consult(
                 specialist_id,
                 alert_id,
                 urgency,
+                TaskStatus.DRAFT if draft else TaskStatus.REQUESTED,
                 question,
                 Jsonb(snapshot),
                 requested_by,
@@ -224,7 +227,7 @@ def request_consult(
             action="created",
             actor=requested_by,
             at=now,
-            to_status=TaskStatus.REQUESTED,
+            to_status=TaskStatus.DRAFT if draft else TaskStatus.REQUESTED,
             detail={"urgency": urgency, "target_site_id": target, "alert_id": alert_id},
         )
         return get_consult(conn, consult_id)
@@ -330,3 +333,11 @@ def answer_consult(
         )
         record_transition(conn, move, advice=advice.text, action=advice.action, **detail)
         return get_consult(conn, consult_id), referral
+
+
+def consults_for_alert(conn: psycopg.Connection, alert_id: int) -> list[int]:
+    """The consults an alert led to (the other direction is `Consult.alert_id`)."""
+    rows = conn.execute(
+        "SELECT consult_id FROM consults WHERE alert_id = %s ORDER BY consult_id", (alert_id,)
+    ).fetchall()
+    return [r[0] for r in rows]

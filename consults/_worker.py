@@ -13,6 +13,7 @@ import psycopg
 
 from consults._errors import ConsultsError
 from consults._followup import ensure_follow_ups, expire_risk_tiers
+from consults._handoff import HandOffOutcome, apply_alert_hand_offs
 from consults._network import ReferralPriority
 from consults._policy import AlertFacts, GreenChannelPolicy, PolicyDecision, decide
 from consults._referrals import Escalation, escalate_overdue, request_referral
@@ -55,6 +56,7 @@ class PolicyOutcome:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TickResult:
+    hand_offs: tuple[HandOffOutcome, ...]
     policy: tuple[PolicyOutcome, ...]
     escalations: tuple[Escalation, ...]
     risk_tiers_expired: int
@@ -124,12 +126,16 @@ def run_once(
     policy: GreenChannelPolicy | None = None,
     follow_ups: bool = True,
 ) -> TickResult:
-    """One pass of every duty, in the order that matters: new critical alerts first."""
+    """One pass of every duty, in the order that matters: what alert policies asked for first
+    (their referral then stands, and the green-channel policy does not add a second), then new
+    critical alerts."""
+    hand_offs = apply_alert_hand_offs(conn, now=now)
     outcomes = apply_green_channel_policy(conn, now=now, policy=policy)
     escalations = escalate_overdue(conn, now=now, actor=WORKER_ACTOR)
     expired = expire_risk_tiers(conn, now=now, actor=WORKER_ACTOR)
     created = ensure_follow_ups(conn, now=now, actor=WORKER_ACTOR) if follow_ups else 0
     return TickResult(
+        hand_offs=tuple(hand_offs),
         policy=tuple(outcomes),
         escalations=tuple(escalations),
         risk_tiers_expired=len(expired),

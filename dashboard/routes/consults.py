@@ -26,6 +26,7 @@ from consults import (
     answer_consult,
     audit_trail,
     consult_bundle,
+    consults_for_alert,
     get_consult,
     list_consults,
     request_consult,
@@ -164,6 +165,12 @@ def create_consult(body: ConsultCreate, conn: ConnDep, now: NowDep) -> ConsultDe
             specialist_id=body.specialist_id,
         )
     return ConsultDetail.model_validate(consult)
+
+
+@router.get("/by-alert/{alert_id}")
+def consults_of_alert(alert_id: int, conn: ConnDep) -> list[int]:
+    """The consults an alert led to (a consult's own alert is in `alert_id`)."""
+    return consults_for_alert(conn, alert_id)
 
 
 @router.get("")

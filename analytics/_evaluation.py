@@ -262,35 +262,23 @@ def merge_alerts(findings: Iterable[Finding], *, merge_s: float = 600.0) -> list
     alerts = []
     for (resident_id, kind), group in by_key.items():
         group.sort(key=lambda f: f.detected_at)
-        first = last = group[0]
-        count = 1
+        runs = [[group[0]]]
         for finding in group[1:]:
-            if (finding.detected_at - last.detected_at).total_seconds() <= merge_s:
-                last, count = finding, count + 1
-                continue
-            alerts.append(
-                Alert(
-                    resident_id=resident_id,
-                    kind=kind,
-                    channel=first.channel,
-                    detected_at=first.detected_at,
-                    last_at=last.detected_at,
-                    findings=count,
-                )
-            )
-            first = last = finding
-            count = 1
-        alerts.append(
+            if (finding.detected_at - runs[-1][-1].detected_at).total_seconds() <= merge_s:
+                runs[-1].append(finding)
+            else:
+                runs.append([finding])
+        alerts += [
             Alert(
                 resident_id=resident_id,
                 kind=kind,
-                channel=first.channel,
-                detected_at=first.detected_at,
-                last_at=last.detected_at,
-                findings=count,
+                channel=run[0].channel,
+                detected_at=run[0].detected_at,
+                last_at=run[-1].detected_at,
+                findings=len(run),
             )
-        )
-    alerts.sort(key=lambda a: (a.detected_at, a.resident_id, a.kind))
+            for run in runs
+        ]
     return alerts
 
 

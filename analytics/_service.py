@@ -109,6 +109,7 @@ class AnalyticsService:
             else "analytics"
         )
         self._consumer = consumer or default_consumer
+        self._owned: dict[str, bool] = {}
         self._reorder_s = reorder_s
         self._profile_refresh_s = profile_refresh_s
         self._runner = self._new_runner()
@@ -171,8 +172,11 @@ class AnalyticsService:
     def _owns(self, resident_id: str) -> bool:
         if self._partition is None:
             return True
-        k, n = self._partition
-        return resident_partition(resident_id, n) == k
+        owned = self._owned.get(resident_id)
+        if owned is None:  # every reading row asks: hash each resident once
+            k, n = self._partition
+            owned = self._owned[resident_id] = resident_partition(resident_id, n) == k
+        return owned
 
     def flush(self, conn: psycopg.Connection) -> list[Finding]:
         """Run the detectors on every sample still in the reorder window and store the findings

@@ -44,14 +44,30 @@ def _resident_tier(conn: psycopg.Connection, resident_id: str) -> tuple[RiskTier
 
 
 def _schedule(
-    conn: psycopg.Connection, resident_id: str, site_id: str, tier: RiskTier, *, now: datetime
-) -> int:
+    conn: psycopg.Connection,
+    resident_id: str,
+    site_id: str,
+    tier: RiskTier,
+    *,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Open the next follow-up on the tier's schedule and audit it (caller's transaction)."""
     (task_id,) = conn.execute(  # type: ignore[misc]
         "INSERT INTO follow_up_tasks (resident_id, site_id, risk_tier, due_at, status, created_at)"
         " VALUES (%s, %s, %s, %s, 'requested', %s) RETURNING task_id",
         (resident_id, site_id, tier, next_follow_up(tier, after=now), now),
     ).fetchone()
-    return int(task_id)
+    record(
+        conn,
+        entity="follow_up",
+        entity_id=task_id,
+        action="scheduled",
+        actor=actor,
+        at=now,
+        to_status=TaskStatus.REQUESTED,
+        detail={"resident_id": resident_id, "risk_tier": tier},
+    )
 
 
 def set_risk_tier(
@@ -118,17 +134,7 @@ def _reschedule(
             to_status=TaskStatus.CANCELLED,
             detail={"reason": f"rescheduled for risk tier {tier}"},
         )
-    task_id = _schedule(conn, resident_id, site_id, tier, now=now)
-    record(
-        conn,
-        entity="follow_up",
-        entity_id=task_id,
-        action="scheduled",
-        actor=actor,
-        at=now,
-        to_status=TaskStatus.REQUESTED,
-        detail={"resident_id": resident_id, "risk_tier": tier},
-    )
+    _schedule(conn, resident_id, site_id, tier, actor=actor, now=now)
 
 
 def expire_risk_tiers(conn: psycopg.Connection, *, now: datetime, actor: str) -> list[str]:
@@ -170,17 +176,7 @@ def ensure_follow_ups(conn: psycopg.Connection, *, now: datetime, actor: str) ->
             " FOR UPDATE OF r SKIP LOCKED"
         ).fetchall()
         for resident_id, site_id, tier in rows:
-            task_id = _schedule(conn, resident_id, site_id, RiskTier(tier), now=now)
-            record(
-                conn,
-                entity="follow_up",
-                entity_id=task_id,
-                action="scheduled",
-                actor=actor,
-                at=now,
-                to_status=TaskStatus.REQUESTED,
-                detail={"resident_id": resident_id, "risk_tier": tier},
-            )
+            _schedule(conn, resident_id, site_id, RiskTier(tier), actor=actor, now=now)
             created += 1
     return created
 

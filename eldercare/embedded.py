@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,7 +31,9 @@ class _Service(Protocol):
     def stop(self) -> None: ...
 
 
-def wait_for_port(host: str, port: int, *, timeout: float, alive: callable | None = None) -> None:  # type: ignore[valid-type]
+def wait_for_port(
+    host: str, port: int, *, timeout: float, alive: Callable[[], bool] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if alive is not None and not alive():

@@ -55,21 +55,8 @@ from simulators._physiology import (
     Truth,
     draw_profile,
 )
+from simulators._ward import RESIDENT_NAMES
 
-_NAMES = (
-    "Wang Fang",
-    "Li Wei",
-    "Zhang Min",
-    "Liu Yang",
-    "Chen Jing",
-    "Yang Li",
-    "Zhao Lei",
-    "Huang Mei",
-    "Zhou Qiang",
-    "Wu Xia",
-    "Xu Hui",
-    "Sun Hong",
-)
 _DEVICE_SUFFIX = {
     SMART_MATTRESS.key: "mat",
     SMART_PILLOW.key: "pil",
@@ -448,7 +435,7 @@ class _Resident:
         self.spurious_bp: dict[int, tuple[float, float]] = {}
         self.gaps: list[tuple[int, int, str]] = []
         self.devices = [_Device(run, self, model, index) for model in cfg.devices]
-        name = _NAMES[index % len(_NAMES)]
+        name = RESIDENT_NAMES[index % len(RESIDENT_NAMES)]
         self.bedsides = tuple(
             Bedside(
                 site_id=cfg.site_id,

@@ -8,7 +8,8 @@ from devices import SMART_MATTRESS
 from eldercare.registry import Bedside
 from simulators._resident import Episode
 
-_NAMES = (
+# Demo display names, shared by the ward and the scenario builder.
+RESIDENT_NAMES = (
     "Wang Fang",
     "Li Wei",
     "Zhang Min",
@@ -45,7 +46,7 @@ def demo_ward(
             bedside=Bedside(
                 site_id=site_id,
                 resident_id=f"{site_id}-r{i + 1:03d}",
-                display_name=_NAMES[i % len(_NAMES)],
+                display_name=RESIDENT_NAMES[i % len(RESIDENT_NAMES)],
                 bed_id=f"{site_id}-bed{i + 1:03d}",
                 device_id=f"{site_id}-mat{i + 1:03d}",
                 device_model=SMART_MATTRESS.key,

@@ -18,8 +18,11 @@ VENV_BIN = Path(sys.executable).parent
 PORT = 18080
 
 
-def get(path: str, token: str | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}")
+def get(path: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", data=data)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -91,8 +94,12 @@ def main() -> None:
         try:
             process = start(state_dir, log)
             wait_for("API health 200", lambda: get("/api/health")[0] == 200, 180, process)
-            token = (state_dir / "api-token").read_text().strip()
-            assert get("/api/alerts")[0] == 401, "alerts must need the token"
+            assert get("/api/alerts")[0] == 401, "alerts must need a login"
+            password = (state_dir / "demo-staff-password").read_text().strip()
+            login = {"username": "nurse", "password": password}
+            status, session = get("/api/auth/login", body=login)
+            assert status == 200, f"demo nurse login answered {status}"
+            token = session["token"]
 
             def alert_seen() -> bool:
                 status, body = get("/api/alerts?channel=clinical", token)

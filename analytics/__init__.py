@@ -25,6 +25,14 @@ from analytics._evaluation import (
     read_labels_csv,
     score,
 )
+from analytics._fault_scoring import (
+    FAULT_KINDS,
+    DataQualityReport,
+    DataQualityScore,
+    FaultWindow,
+    read_faults_csv,
+    score_data_quality,
+)
 from analytics._heart_rate import SustainedHeartRate, SustainedHypoxemia, SustainedRespiration
 from analytics._immobility import Immobility
 from analytics._news2 import News2Aggregate, News2Response, News2Score, news2_score
@@ -53,6 +61,7 @@ __all__ = [
     "CRITICAL_TYPES",
     "DETECTOR_CLASSES",
     "EPISODE_KINDS",
+    "FAULT_KINDS",
     "FINDING_COLUMNS",
     "RISK_TIERS",
     "TIER_PARAMETERS",
@@ -62,10 +71,13 @@ __all__ = [
     "BaselineDeterioration",
     "BloodPressure",
     "Channel",
+    "DataQualityReport",
+    "DataQualityScore",
     "Detector",
     "DetectorOverride",
     "DeviceSilence",
     "EvaluationReport",
+    "FaultWindow",
     "Finding",
     "Immobility",
     "LabelledEpisode",
@@ -95,12 +107,14 @@ __all__ = [
     "news2_score",
     "night_window",
     "observed_spans",
+    "read_faults_csv",
     "read_labels_csv",
     "read_readings_csv",
     "resident_partition",
     "resolve_parameters",
     "run_batch",
     "score",
+    "score_data_quality",
     "set_detector_override",
     "sleep_summaries",
     "sleep_summary",

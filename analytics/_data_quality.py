@@ -25,7 +25,7 @@ def _fastest_interval() -> dict[Metric, float]:
 
 
 # The catalogue's report interval per metric (the fastest model that sends it).
-_EXPECTED_INTERVAL_S = _fastest_interval()
+EXPECTED_INTERVAL_S = _fastest_interval()
 
 
 @dataclass(slots=True)
@@ -93,7 +93,7 @@ class DeviceSilence(BaseDetector):
 
     def update(self, state: SilenceState, sample: ResidentSample) -> Finding | None:
         state.resident_id = sample.resident_id
-        interval = _EXPECTED_INTERVAL_S.get(sample.metric, 1.0)
+        interval = EXPECTED_INTERVAL_S.get(sample.metric, 1.0)
         device = state.devices.get(sample.device_id)
         if device is None:
             state.devices[sample.device_id] = _Device(sample.ts, interval)
@@ -174,7 +174,9 @@ class SignalProblems(BaseDetector):
 
     Physiological signals are never exactly constant at 0.1 resolution for minutes: a stuck value
     is a sensor or firmware fault, not a stable resident. Poor signal and probe-off are the
-    device's own flags; short ones are normal (movement) and not reported.
+    device's own flags; short ones are normal (movement) and not reported. Both count only while
+    the resident is in bed (or no bed sensor says otherwise): overnight oximetry is worn in bed,
+    and a probe taken off to get up is expected, not a fault.
 
     Parameters
     ----------
@@ -191,7 +193,7 @@ class SignalProblems(BaseDetector):
     """
 
     name = "signal_problems"
-    version = "1"
+    version = "2"  # 2: probe off counts only in bed
     metrics = frozenset(
         {*_STUCK_METRICS, Metric.SIGNAL_QUALITY, Metric.PROBE_STATE, Metric.BED_PRESENCE}
     )
@@ -229,8 +231,11 @@ class SignalProblems(BaseDetector):
             if not state.in_bed:
                 state.poor.clear()
                 state.stuck.clear()
+                state.probe_off.clear()
             return None
         if metric is Metric.PROBE_STATE:
+            if state.in_bed is False:
+                return None  # taken off to get up: expected, not a fault
             return self._flag(
                 state.probe_off,
                 sample,

@@ -6,7 +6,11 @@ Scoring rules (ARCHITECTURE.md, "Measuring detection"):
   `merge_s` (10 min) of the previous one merge into one alert (its first detection counts).
 - A labelled episode is detected when an alert of a matching kind (`EPISODE_KINDS`) on its
   resident is detected in [onset, offset + grace]. Time to detect runs from the moment the
-  clinical definition is met (`definition_met_at`; onset when empty) to that alert's detection.
+  clinical definition is met in the device data (`definition_met_at`) to that alert's detection.
+- A positive episode with an empty `definition_met_at` was never observable (no device sample
+  met its definition: a cuff that read before the pressure crossed and not again in the window, a
+  silenced mattress). It is counted as `unobserved`, left out of recall and time to detect, and
+  alerts during it are not false (the condition was there).
 - An alert is true when it falls in [onset, offset + grace] of a positive (not hard-negative)
   episode on its resident whose type it matches; every other alert is false, including alerts
   during hard negatives, which are also reported per hard-negative type.
@@ -17,7 +21,6 @@ Scoring rules (ARCHITECTURE.md, "Measuring detection"):
 from __future__ import annotations
 
 import csv
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,6 +28,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from analytics._bed_exit import is_night
+from analytics._fault_scoring import (
+    DataQualityReport,
+    parse_ts,
+    percentile,
+    read_faults_csv,
+    score_data_quality,
+)
 from analytics._types import Channel, Finding, ResidentSample
 from eldercare.errors import ConfigError
 
@@ -124,6 +134,7 @@ class TypeScore:
     false_night: int
     resident_days_day: float
     resident_days_night: float
+    unobserved: int = 0
 
     @property
     def recall(self) -> float | None:
@@ -135,11 +146,11 @@ class TypeScore:
 
     @property
     def median_ttd_s(self) -> float | None:
-        return _percentile(self.ttd_s, 50)
+        return percentile(self.ttd_s, 50)
 
     @property
     def p90_ttd_s(self) -> float | None:
-        return _percentile(self.ttd_s, 90)
+        return percentile(self.ttd_s, 90)
 
     @property
     def false_per_day(self) -> float | None:
@@ -155,6 +166,7 @@ class EvaluationReport:
     resident_days_day: float
     resident_days_night: float
     checks: Mapping[str, bool] = field(default_factory=dict)
+    data_quality: DataQualityReport | None = None
 
     @property
     def false_alerts_per_resident_day(self) -> tuple[float | None, float | None, float | None]:
@@ -178,14 +190,14 @@ class EvaluationReport:
             "",
             f"{'type':<22}{'crit':>5}{'eps':>5}{'det':>5}{'recall':>8}{'alerts':>8}"
             f"{'prec':>7}{'ttd p50 s':>11}{'ttd p90 s':>11}{'FA/day':>8}{'FA day':>8}"
-            f"{'FA night':>9}",
+            f"{'FA night':>9}{'unobs':>7}",
         ]
         for t in self.types:
             lines.append(
                 f"{t.type:<22}{'yes' if t.critical else '':>5}{t.episodes:>5}{t.detected:>5}"
                 f"{f(t.recall):>8}{t.alerts:>8}{f(t.precision):>7}{f(t.median_ttd_s, 0):>11}"
                 f"{f(t.p90_ttd_s, 0):>11}{f(t.false_per_day):>8}{t.false_day:>8}"
-                f"{t.false_night:>9}"
+                f"{t.false_night:>9}{t.unobserved:>7}"
             )
         if self.hard_negatives:
             lines += ["", "hard negatives (episodes, alerted):"]
@@ -201,26 +213,9 @@ class EvaluationReport:
         lines += [
             f"target {name}: {'met' if ok else 'NOT met'}" for name, ok in self.checks.items()
         ]
+        if self.data_quality is not None:
+            lines += ["", self.data_quality.format()]
         return "\n".join(lines)
-
-
-def _percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def _parse_ts(value: str, where: str) -> datetime:
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {value!r} is not ISO 8601") from exc
-    if ts.tzinfo is None:
-        raise ConfigError(f"{where}: {value!r} needs a UTC offset")
-    return ts
 
 
 def read_labels_csv(path: Path) -> list[LabelledEpisode]:
@@ -245,9 +240,9 @@ def read_labels_csv(path: Path) -> list[LabelledEpisode]:
                     type=row["type"],
                     resident_id=row["resident_id"],
                     device_id=row.get("device_id") or "",
-                    onset=_parse_ts(row["onset"], where),
-                    offset=_parse_ts(row["offset"], where),
-                    definition_met_at=_parse_ts(met, where) if met else None,
+                    onset=parse_ts(row["onset"], where),
+                    offset=parse_ts(row["offset"], where),
+                    definition_met_at=parse_ts(met, where) if met else None,
                     hard_negative=flag in ("true", "1", "yes"),
                 )
             )
@@ -327,7 +322,9 @@ def score(
     }
     alerts = merge_alerts(findings, merge_s=merge_s)
     grace = timedelta(seconds=grace_s)
+    # Every positive episode makes its alerts true; only observed ones are scored for recall.
     positives = [e for e in episodes if not e.hard_negative]
+    observed = [e for e in positives if e.definition_met_at is not None]
     by_resident: dict[str, list[LabelledEpisode]] = defaultdict(list)
     for episode in positives:
         by_resident[episode.resident_id].append(episode)
@@ -344,7 +341,7 @@ def score(
     rows = []
     for episode_type in types:
         kinds = kinds_for(episode_type)
-        wanted = [e for e in positives if e.type == episode_type]
+        wanted = [e for e in observed if e.type == episode_type]
         ttd = []
         for episode in wanted:
             hits = [
@@ -354,10 +351,9 @@ def score(
                 and a.kind in kinds
                 and episode.onset <= a.detected_at <= episode.offset + grace
             ]
-            if hits:
-                reference = episode.definition_met_at or episode.onset
+            if hits and episode.definition_met_at is not None:
                 first = min(a.detected_at for a in hits)
-                ttd.append((first - reference).total_seconds())
+                ttd.append((first - episode.definition_met_at).total_seconds())
         typed = [a for a in alerts if a.kind in kinds]
         false = [a for a in typed if not truth[id(a)]]
         false_night = sum(1 for a in false if is_night(a.detected_at, **night))  # type: ignore[arg-type]
@@ -374,6 +370,7 @@ def score(
                 false_night=false_night,
                 resident_days_day=day_days,
                 resident_days_night=night_days,
+                unobserved=sum(1 for e in positives if e.type == episode_type) - len(wanted),
             )
         )
     hard: dict[str, tuple[int, int]] = {}
@@ -416,7 +413,7 @@ def _checks(report: EvaluationReport) -> dict[str, bool]:
             (t.recall or 0.0) >= TARGETS["recall_critical"] for t in critical
         )
         ttd = [v for t in critical for v in t.ttd_s]
-        median = _percentile(ttd, 50)
+        median = percentile(ttd, 50)
         checks["median time-to-detect <= 90 s (critical types)"] = (
             median is not None and median <= TARGETS["median_ttd_s"]
         )
@@ -433,10 +430,17 @@ def _checks(report: EvaluationReport) -> dict[str, bool]:
     return checks
 
 
-def evaluate_csv(readings: Path, labels: Path) -> EvaluationReport:
-    """Run the default detectors over a readings CSV (batch) and score them against labels."""
+def evaluate_csv(readings: Path, labels: Path, faults: Path | None = None) -> EvaluationReport:
+    """Run the default detectors over a readings CSV (batch) and score them against labels, and
+    the data-quality findings against injected faults when a faults CSV is given."""
     from analytics._batch import read_readings_csv, run_batch
 
     samples = read_readings_csv(readings)
     episodes = read_labels_csv(labels)
-    return score(run_batch(samples), episodes, spans=observed_spans(samples))
+    findings = run_batch(samples)
+    spans = observed_spans(samples)
+    report = score(findings, episodes, spans=spans)
+    if faults is None:
+        return report
+    quality = score_data_quality(findings, read_faults_csv(faults), samples=samples, spans=spans)
+    return replace(report, data_quality=quality)

@@ -182,15 +182,23 @@ def ensure_follow_ups(conn: psycopg.Connection, *, now: datetime, actor: str) ->
 
 
 def complete_follow_up(
-    conn: psycopg.Connection, task_id: int, *, actor: str, now: datetime, note: str | None = None
+    conn: psycopg.Connection,
+    task_id: int,
+    *,
+    actor: str,
+    now: datetime,
+    note: str | None = None,
+    site_ids: frozenset[str] | None = None,
 ) -> FollowUpTask:
-    """Mark a follow-up done and schedule the next one from now on the resident's tier."""
+    """Mark a follow-up done and schedule the next one from now on the resident's tier; with
+    `site_ids`, a task of another site is NotFound, like one that does not exist."""
     with conn.transaction():
         row = conn.execute(
-            "SELECT status, resident_id FROM follow_up_tasks WHERE task_id = %s FOR UPDATE",
+            "SELECT status, resident_id, site_id FROM follow_up_tasks WHERE task_id = %s"
+            " FOR UPDATE",
             (task_id,),
         ).fetchone()
-        if row is None:
+        if row is None or (site_ids is not None and row[2] not in site_ids):
             raise NotFound(f"no follow-up task {task_id}")
         if row[0] != TaskStatus.REQUESTED:
             raise ConsultsError(

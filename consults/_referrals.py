@@ -120,10 +120,11 @@ def list_referrals(
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[Referral], int]:
-    """Referrals, newest first; `site_ids` keeps those from or to one of these sites."""
+    """Referrals, newest first; `site_ids` keeps those from, to or once tried at one of these
+    sites (a hospital that let a referral pass its deadline still sees it)."""
     where = (
         " WHERE (%(sites)s::text[] IS NULL OR from_site_id = ANY(%(sites)s)"
-        " OR to_site_id = ANY(%(sites)s))"
+        " OR to_site_id = ANY(%(sites)s) OR tried_site_ids && %(sites)s::text[])"
         " AND (%(to)s::text IS NULL OR to_site_id = %(to)s)"
         " AND (%(status)s::text IS NULL OR status = %(status)s)"
         " AND (%(resident)s::text IS NULL OR resident_id = %(resident)s)"

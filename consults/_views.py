@@ -27,7 +27,7 @@ class DeadlineAtRisk:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NetworkView:
-    viewer_site_id: str
+    viewer_site_id: str | None
     site_ids: tuple[str, ...]
     consults_by_status: dict[str, int]
     referrals_by_status: dict[str, int]
@@ -36,7 +36,7 @@ class NetworkView:
 
 _COUNTS = """
 SELECT status, count(*) FROM {table}
-WHERE {from_col} = ANY(%(sites)s) OR {to_col} = ANY(%(sites)s)
+WHERE {from_col} = ANY(%(sites)s) OR {to_col} = ANY(%(sites)s){also}
 GROUP BY status
 """
 # Open deadlines: a consult until it is answered, a referral until it is accepted.
@@ -51,26 +51,46 @@ SELECT 'referral', referral_id, resident_id, status, priority, from_site_id, to_
        requested_at, accept_by
 FROM referrals
 WHERE status = 'requested' AND accept_by IS NOT NULL
-  AND (from_site_id = ANY(%(sites)s) OR to_site_id = ANY(%(sites)s))
+  AND (from_site_id = ANY(%(sites)s) OR to_site_id = ANY(%(sites)s)
+       OR tried_site_ids && %(sites)s::text[])
 """
 
 
-def network_view(conn: psycopg.Connection, viewer_site_id: str, *, now: datetime) -> NetworkView:
+def network_view(
+    conn: psycopg.Connection,
+    viewer_site_id: str | None = None,
+    *,
+    now: datetime,
+    site_ids: frozenset[str] | None = None,
+) -> NetworkView:
     """Counts by state and the deadlines at risk for the sites `viewer_site_id` may see (its
-    alliances' members); a site of another alliance sees none of them."""
-    sites = sorted(sites_visible_to(conn, viewer_site_id))
+    alliances' members), or for exactly `site_ids` (the logged-in user's case sites); a site of
+    another alliance sees none of them."""
+    if site_ids is None:
+        if viewer_site_id is None:
+            raise TypeError("network_view needs viewer_site_id or site_ids")
+        site_ids = sites_visible_to(conn, viewer_site_id)
+    sites = sorted(site_ids)
     params = {"sites": sites}
     consults = dict(
         conn.execute(  # type: ignore[arg-type]
             _COUNTS.format(
-                table="consults", from_col="requesting_site_id", to_col="target_site_id"
+                table="consults",
+                from_col="requesting_site_id",
+                to_col="target_site_id",
+                also="",
             ),
             params,
         ).fetchall()
     )
     referrals = dict(
         conn.execute(  # type: ignore[arg-type]
-            _COUNTS.format(table="referrals", from_col="from_site_id", to_col="to_site_id"),
+            _COUNTS.format(
+                table="referrals",
+                from_col="from_site_id",
+                to_col="to_site_id",
+                also=" OR tried_site_ids && %(sites)s::text[]",
+            ),
             params,
         ).fetchall()
     )

@@ -14,7 +14,7 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import platformdirs
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from eldercare.errors import ConfigError
@@ -132,9 +132,11 @@ class MqttSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = Field(default="127.0.0.1", description="Address the web server binds.")
     port: int = Field(default=8080, ge=0, le=65535)
-    token: SecretStr | None = Field(
-        default=None,
-        description="Staff API bearer token; eldercare up makes one in the state directory.",
+    session_hours: float = Field(
+        default=12, gt=0, le=24 * 7, description="Staff login sessions last this long (a shift)."
+    )
+    secure_cookies: bool = Field(
+        default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
     )
     ssl_certfile: Path | None = Field(
         default=None, description="TLS certificate chain (PEM); set with ssl_keyfile for HTTPS."

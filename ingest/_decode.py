@@ -15,7 +15,7 @@ def decode(message: RawMessage, topics: Topics) -> Decoded:
         status = decode_status(message.payload)
         if isinstance(status, str):
             return Rejected(message, status)
-        return StatusUpdate(message, parts.site_id, parts.device_id, status.state)
+        return StatusUpdate(message, parts.site_id, parts.device_id, status.state, status.battery)
     # Every measurement stream (vitals, bp) shares the vitals payload shape.
     vitals = decode_vitals(message.payload)
     if isinstance(vitals, str):

@@ -47,6 +47,7 @@ class StatusUpdate:
     site_id: str
     device_id: str
     state: Literal["online", "offline"]
+    battery: float | None = None  # charge 0..1 when the device reports it
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,12 +53,15 @@ SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM merged)
 """
 _QUARANTINE = "INSERT INTO quarantine (topic, payload, reason, received_at) VALUES (%s, %s, %s, %s)"
 _DEVICE_STATUS = """
-INSERT INTO device_status (device_id, state, state_changed_at, last_seen_at)
-VALUES (%(device_id)s, %(state)s, %(changed_at)s, %(at)s)
+INSERT INTO device_status (device_id, state, state_changed_at, last_seen_at, battery, battery_at)
+VALUES (%(device_id)s, %(state)s, %(changed_at)s, %(at)s, %(battery)s,
+        CASE WHEN %(battery)s::real IS NOT NULL THEN %(at)s END)
 ON CONFLICT (device_id) DO UPDATE SET
     state = coalesce(excluded.state, device_status.state),
     state_changed_at = coalesce(excluded.state_changed_at, device_status.state_changed_at),
-    last_seen_at = greatest(device_status.last_seen_at, excluded.last_seen_at)
+    last_seen_at = greatest(device_status.last_seen_at, excluded.last_seen_at),
+    battery = coalesce(excluded.battery, device_status.battery),
+    battery_at = coalesce(excluded.battery_at, device_status.battery_at)
 """
 
 
@@ -162,7 +165,10 @@ def _touch_devices(
     resumed = conn.execute(_RESUME, (devices,)).fetchall()
     conn.cursor().executemany(
         _DEVICE_STATUS,
-        [{"device_id": d, "state": None, "changed_at": None, "at": last_seen[d]} for d in devices],
+        [
+            {"device_id": d, "state": None, "changed_at": None, "at": last_seen[d], "battery": None}
+            for d in devices
+        ],
     )
     return [
         AvailabilityEvent(
@@ -191,6 +197,7 @@ def _set_state(conn: psycopg.Connection, status: StatusUpdate) -> list[Availabil
             "state": status.state,
             "changed_at": at if changed else None,
             "at": at,
+            "battery": status.battery,
         },
     )
     if not changed:

@@ -1,8 +1,10 @@
 """Simulators: plausible residents on bedside devices, published over MQTT like real firmware.
 
 `build_scenario(ScenarioConfig(...))` is the batch path (no MQTT): every message, label and fault
-of a seeded scenario. `ScenarioPublisher` publishes the same messages live. `MattressResident`
-and `WardPublisher` are the minimal mattress-only simulator the end-to-end slice test uses.
+of a seeded scenario. `ScenarioPublisher` publishes the same messages live. The simulated cuff
+re-measures on alarm: a reading `cuff_alarm` flags gets one repeat `CUFF_REPEAT_DELAY_S` later.
+`MattressResident` and `WardPublisher` are the minimal mattress-only simulator the end-to-end
+slice test uses.
 """
 
 from simulators._episodes import HARD_NEGATIVES, EpisodeSpec, EpisodeType, Label
@@ -21,17 +23,20 @@ from simulators._publisher import WardPublisher
 from simulators._resident import Episode, EpisodeKind, MattressResident
 from simulators._scenario import (
     ALL_DEVICE_MODELS,
+    CUFF_REPEAT_DELAY_S,
     DeviceMessage,
     Scenario,
     ScenarioConfig,
     ScenarioRun,
     SimulatedResident,
     build_scenario,
+    cuff_alarm,
 )
 from simulators._ward import SimulatedBed, demo_ward
 
 __all__ = [
     "ALL_DEVICE_MODELS",
+    "CUFF_REPEAT_DELAY_S",
     "HARD_NEGATIVES",
     "LABELS_HEADER",
     "READINGS_HEADER",
@@ -56,6 +61,7 @@ __all__ = [
     "SimulatedResident",
     "WardPublisher",
     "build_scenario",
+    "cuff_alarm",
     "demo_ward",
     "readings_rows",
     "write_faults_csv",

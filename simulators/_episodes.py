@@ -1,22 +1,26 @@
 """Injectable episodes, their effect on ground truth, and their labels (pure).
 
-Each clinical episode has a *definition* taken from a published threshold; its label records the
-first second the modelled physiology (the resident's baseline plus the episode's effect, before
-noise and sensor error) meets it, so time-to-detect is measured from when a clinician could first
-have known. Hard negatives look alarming but meet no definition; their `definition_met_at` is
-empty.
+Each clinical episode has a *definition* taken from a published threshold. Its label records the
+first moment the definition is *observable*: the first sample a device actually sent (after
+silences and lost packets) at which the modelled physiology (the resident's baseline plus the
+episode's effect, before noise and sensor error) meets the definition, counting the readings the
+definition itself asks for (a hypertensive crisis needs two consecutive valid cuff readings, so it
+is dated at the second). Time-to-detect is then measured from when a clinician looking at the
+device data could first have known, never from a crossing no device could see (a cuff reads every
+15-60 min). An episode no device observed meeting its definition has an empty
+`definition_met_at`, as do hard negatives, which look alarming but meet no definition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 import numpy as np
 
-from devices import SleepPosture, SleepState
+from devices import Metric, SleepPosture, SleepState
 from simulators._physiology import ResidentProfile, Truth
 
 
@@ -96,6 +100,26 @@ EPISODE_DEVICE: dict[EpisodeType, str] = {
     EpisodeType.HYPERTENSIVE_CRISIS: "bp_cuff",
     EpisodeType.HYPOTENSION: "bp_cuff",
     EpisodeType.SPURIOUS_BP: "bp_cuff",
+}
+
+# What observes each definition: the metric a sent sample must carry, and how many consecutive
+# valid observations meeting the definition it takes. Continuous metrics are sampled every second;
+# blood pressure only when the cuff takes a valid reading (a motion-spoiled reading carries only
+# `cuff_status`). Hypertensive crisis asks for a confirming repeat reading (ACC/AHA 2017), which
+# the cuff takes 60 s after an out-of-range reading (re-measure on alarm, `_scenario.py`);
+# hypotension is one NEWS2 observation (systolic <= 90 scores 3); qSOFA's systolic <= 100 needs a
+# cuff reading while the respiration rate (measured every second) is >= 22.
+OBSERVED_BY: dict[EpisodeType, tuple[Metric, int]] = {
+    EpisodeType.TACHYCARDIA: (Metric.HEART_RATE, 1),
+    EpisodeType.BRADYCARDIA: (Metric.HEART_RATE, 1),
+    EpisodeType.APNEA_CLUSTER: (Metric.RESPIRATION_RATE, 1),
+    EpisodeType.LOW_RESPIRATION: (Metric.RESPIRATION_RATE, 1),
+    EpisodeType.HYPERTENSIVE_CRISIS: (Metric.SYSTOLIC_BP, 2),
+    EpisodeType.HYPOTENSION: (Metric.SYSTOLIC_BP, 1),
+    EpisodeType.SEPSIS_LIKE: (Metric.SYSTOLIC_BP, 1),
+    EpisodeType.NIGHT_BED_EXIT: (Metric.BED_PRESENCE, 1),
+    EpisodeType.IMMOBILITY: (Metric.MOVEMENT, 1),
+    EpisodeType.GRADUAL_DETERIORATION: (Metric.HEART_RATE, 1),
 }
 
 # Vital-sign episodes happen to a resident lying down (an unwell resident rests), so bed sensors
@@ -356,21 +380,25 @@ def effect(
     return {}
 
 
-def definition_met_at(ep: Episode, profile: ResidentProfile) -> int | None:
-    """First second the episode's noise-free physiology meets its definition; None if never."""
+def definition_mask(ep: Episode, profile: ResidentProfile) -> np.ndarray | None:
+    """Per second of [onset, offset): does the noise-free physiology meet the definition?
+
+    None for hard negatives. Definitions that accumulate (5 apneas, 20 min out of bed, 2 h without
+    turning) stay met from the moment they are met until the episode ends."""
     kind = ep.type
     if kind in HARD_NEGATIVES:
         return None
+    t = np.arange(ep.onset, ep.offset)
     if kind is EpisodeType.NIGHT_BED_EXIT:
-        return ep.onset + NIGHT_EXIT_S if ep.offset - ep.onset >= NIGHT_EXIT_S else None
+        return t >= ep.onset + NIGHT_EXIT_S
     if kind is EpisodeType.IMMOBILITY:
-        return ep.onset + IMMOBILITY_S if ep.offset - ep.onset >= IMMOBILITY_S else None
+        return t >= ep.onset + IMMOBILITY_S
     if kind is EpisodeType.APNEA_CLUSTER:
         qualifying = [begin for begin, end in ep.apneas if end - begin >= APNEA_MIN_S]
         for i in range(APNEAS_FOR_CLUSTER - 1, len(qualifying)):
             if qualifying[i] - qualifying[i - APNEAS_FOR_CLUSTER + 1] <= 3600:
-                return qualifying[i] + int(APNEA_MIN_S)
-        return None
+                return t >= qualifying[i] + int(APNEA_MIN_S)
+        return np.zeros(len(t), dtype=bool)
     tests: dict[EpisodeType, Callable[[dict[str, np.ndarray]], np.ndarray]] = {
         EpisodeType.TACHYCARDIA: lambda v: v["heart_rate"] >= TACHYCARDIA_BPM,
         EpisodeType.BRADYCARDIA: lambda v: v["heart_rate"] <= BRADYCARDIA_BPM,
@@ -387,14 +415,70 @@ def definition_met_at(ep: Episode, profile: ResidentProfile) -> int | None:
             & (v["respiration_rate"] >= profile.respiration_rate + DETERIORATION_RR)
         ),
     }
-    t = np.arange(ep.onset, ep.offset)
-    met = tests[kind](effect(ep, t, profile))
-    hits = np.flatnonzero(met)
-    return int(t[hits[0]]) if len(hits) else None
+    return np.asarray(tests[kind](effect(ep, t, profile)), dtype=bool)
 
 
-def label(ep: Episode, *, profile: ResidentProfile, device_id: str, start: datetime) -> Label:
-    met = definition_met_at(ep, profile)
+def definition_met_at(ep: Episode, profile: ResidentProfile) -> int | None:
+    """First second the noise-free physiology meets the definition (whether or not any device
+    could see it then); None if never. The label uses `DefinitionWatch` instead."""
+    mask = definition_mask(ep, profile)
+    if mask is None:
+        return None
+    hits = np.flatnonzero(mask)
+    return ep.onset + int(hits[0]) if len(hits) else None
+
+
+class DefinitionWatch:
+    """Dates one episode's definition from the samples devices actually send.
+
+    `observe(t, values)` is called with every sent sample of the resident (true time `t`, seconds
+    after the scenario start; one device's samples arrive in time order, several devices'
+    interleave by chunk). The watch keeps the earliest `t` at which `needed` consecutive
+    observations of its metric met the definition. An observation that does not meet it resets
+    the count; seconds without a sample of the metric (silence, lost packets, a spoiled cuff
+    reading) are no observation at all.
+    """
+
+    __slots__ = ("episode", "metric", "needed", "mask", "streak", "met_at")
+
+    def __init__(self, episode: Episode, profile: ResidentProfile) -> None:
+        self.episode = episode
+        self.metric, self.needed = OBSERVED_BY.get(episode.type, (Metric.HEART_RATE, 1))
+        self.mask = definition_mask(episode, profile)
+        self.streak = 0
+        self.met_at: int | None = None
+
+    @property
+    def scored(self) -> bool:
+        """False for hard negatives (no definition to date)."""
+        return self.mask is not None
+
+    def observe(self, t: int, values: Mapping[Metric, float]) -> bool:
+        """True when this sample dates the definition earlier than before."""
+        ep, mask = self.episode, self.mask
+        if mask is None or not ep.onset <= t < ep.offset or self.metric not in values:
+            return False
+        if self.met_at is not None and (self.needed > 1 or t >= self.met_at):
+            return False
+        if not mask[t - ep.onset]:
+            self.streak = 0
+            return False
+        self.streak += 1
+        if self.streak < self.needed:
+            return False
+        self.met_at = t
+        return True
+
+
+def label(
+    ep: Episode,
+    *,
+    profile: ResidentProfile,
+    device_id: str,
+    start: datetime,
+    met: int | None = None,
+) -> Label:
+    """The episode's label; `met` is the observed definition time (seconds after `start`)."""
     return Label(
         episode_id=ep.episode_id,
         type=ep.type,

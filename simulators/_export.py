@@ -24,7 +24,15 @@ LABELS_HEADER: tuple[str, ...] = (
     "definition_met_at",
     "hard_negative",
 )
-FAULTS_HEADER: tuple[str, ...] = ("type", "device_id", "start", "end", "detail")
+FAULTS_HEADER: tuple[str, ...] = (
+    "type",
+    "device_id",
+    "start",
+    "end",
+    "detail",
+    "observed_start",
+    "observed_end",
+)
 _COLUMN = {metric: i for i, metric in enumerate(Metric)}
 
 
@@ -83,8 +91,17 @@ def write_faults_csv(faults: Iterable[FaultEvent], handle: TextIO) -> int:
     writer.writerow(FAULTS_HEADER)
     count = 0
     for fault in faults:
+        first, last = fault.observed_start, fault.observed_end
         writer.writerow(
-            [str(fault.type), fault.device_id, _iso(fault.start), _iso(fault.end), fault.detail]
+            [
+                str(fault.type),
+                fault.device_id,
+                _iso(fault.start),
+                _iso(fault.end),
+                fault.detail,
+                "" if first is None else _iso(first),
+                "" if last is None else _iso(last),
+            ]
         )
         count += 1
     return count

@@ -16,6 +16,7 @@ class FaultType(StrEnum):
     SILENCE = "silence"
     STUCK_VALUE = "stuck_value"
     PROBE_OFF = "probe_off"
+    POOR_SIGNAL = "poor_signal"
     LOW_BATTERY = "low_battery"
 
 
@@ -32,6 +33,7 @@ class FaultRates:
     stuck_value_per_day: float = 0.0  # one metric frozen for 10-40 min, per device-day
     probe_off_per_day: float = 0.0  # oximeter probe off 1-15 min in bed, per device-day
     low_battery_per_day: float = 0.0  # low-battery spells (battery devices), per device-day
+    poor_signal_per_day: float = 0.0  # bed sensor displaced: quality < 0.5 for 10-40 min in bed
 
     @classmethod
     def realistic(cls) -> FaultRates:
@@ -46,6 +48,7 @@ class FaultRates:
             stuck_value_per_day=0.3,
             probe_off_per_day=2.0,
             low_battery_per_day=0.2,
+            poor_signal_per_day=0.3,
         )
 
     @classmethod
@@ -74,10 +77,17 @@ class FaultRates:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FaultEvent:
-    """A fault window that happened (for the faults file; per-message faults are not listed)."""
+    """A fault window that happened (for the faults file; per-message faults are not listed).
+
+    `observed_start`/`observed_end` bound the samples the fault actually changed (a silenced
+    sample, a frozen value that was sent, a probe-off or poor-quality reading while in bed); both
+    are None when it changed nothing a device would have sent (a stuck heart rate while the
+    resident was out of bed, a cuff silenced between two scheduled readings)."""
 
     type: FaultType
     device_id: str
     start: datetime
     end: datetime
     detail: str = ""
+    observed_start: datetime | None = None
+    observed_end: datetime | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -37,6 +37,7 @@ from devices import (
 from eldercare.registry import Bedside
 from simulators._episodes import (
     EPISODE_DEVICE,
+    DefinitionWatch,
     Episode,
     EpisodeSpec,
     EpisodeType,
@@ -64,6 +65,7 @@ _DEVICE_SUFFIX = {
     FINGERTIP_OXIMETER.key: "oxi",
 }
 _BATTERY_POWERED = frozenset({SMART_PILLOW.key, BP_CUFF.key, FINGERTIP_OXIMETER.key})
+_BED_SENSORS = frozenset({SMART_MATTRESS.key, SMART_PILLOW.key})
 _STUCK_METRIC = {
     SMART_MATTRESS.key: Metric.HEART_RATE,
     SMART_PILLOW.key: Metric.RESPIRATION_RATE,
@@ -72,6 +74,17 @@ _STUCK_METRIC = {
 }
 # The catalogue models the simulator can drive (a new catalogue model needs its sample rule here).
 ALL_DEVICE_MODELS: tuple[str, ...] = tuple(_DEVICE_SUFFIX)
+# Re-measure on alarm (device contract: a cuff SHOULD repeat an out-of-range reading within 60 s).
+# A scheduled reading outside the cuff's alarm limits is followed by one confirmatory reading
+# CUFF_REPEAT_DELAY_S later; the repeat is never itself repeated and the schedule is unchanged.
+# 60 s: ACC/AHA 2017 (Whelton et al., Hypertension 2018;71:e13, table 8) and ESH/ESC 2013 ask for
+# repeated readings 1-2 min apart, and a single reading is not to be acted on. The alarm limits are
+# the alert thresholds: NEWS2 (RCP 2017) systolic <= 90 scores 3; hypertensive crisis from ACC/AHA
+# 2017 (systolic 180 / diastolic 120, at or above, as the blood-pressure detector applies them).
+CUFF_REPEAT_DELAY_S = 60
+CUFF_ALARM_LOW_SYSTOLIC = 90.0
+CUFF_ALARM_HIGH_SYSTOLIC = 180.0
+CUFF_ALARM_HIGH_DIASTOLIC = 120.0
 _MAX_DELAY_S = 12.0  # reordering holds a message back at most 10 s, plus jitter (capped)
 
 
@@ -149,6 +162,14 @@ class _Window:
     end: int
     kind: FaultType
     value: float = 0.0
+    record: int = -1  # index in the run's fault records; -1: outside the scenario
+    first: int | None = None  # first and last second the fault changed a produced sample
+    last: int | None = None
+
+    def mark(self, t: int) -> None:
+        if self.first is None:
+            self.first = t
+        self.last = t
 
 
 class _Device:
@@ -173,6 +194,7 @@ class _Device:
         self.pending: list[tuple[int, dict[Metric, float]]] = []
         self.windows: dict[int, list[_Window]] = {}
         self.stuck_value: float | None = None
+        self.repeat_at: int | None = None  # cuff: the confirmatory reading an alarm asked for
         self.perfusion = 2.5
         self.chunk_windows: list[_Window] = []
         self.chunk_t0 = 0
@@ -206,10 +228,14 @@ class _Device:
             draw(rates.probe_off_per_day, FaultType.PROBE_OFF, 60, 900)
         if self.model in _BATTERY_POWERED:
             draw(rates.low_battery_per_day, FaultType.LOW_BATTERY, 1800, 4 * 3600)
+        if self.model in _BED_SENSORS:
+            draw(rates.poor_signal_per_day, FaultType.POOR_SIGNAL, 600, 2400)
         duration = self.run.config.duration_s
         for window in out:
             if window.end > 0 and (duration is None or window.start < duration):
-                self.run._fault(window.kind, self.device_id, window.start, window.end)
+                self.run._fault(
+                    window.kind, self.device_id, window.start, window.end, window=window
+                )
         self.windows[day] = out
         for old in [d for d in self.windows if d < day - 2]:
             del self.windows[old]
@@ -258,7 +284,7 @@ class _Device:
             Metric.MOVEMENT: round(float(v.movement[i]), 3) if in_bed else 0.0,
         }
         if in_bed:
-            quality = round(float(v.signal_quality[i]), 2)
+            quality = self._quality(i, t, float(v.signal_quality[i]))
             values[Metric.SIGNAL_QUALITY] = quality
             # Below ~0.15 the device cannot find a heartbeat and reports none (not a guess).
             if quality >= 0.15:
@@ -273,7 +299,7 @@ class _Device:
     def _pillow(self, i: int, t: int, v: Truth) -> dict[Metric, float]:
         if not v.in_bed[i]:
             return {Metric.HEAD_MOVEMENT: 0.0, Metric.SIGNAL_QUALITY: 0.0}
-        quality = round(min(1.0, max(0.0, float(v.signal_quality[i]) * 0.95)), 2)
+        quality = self._quality(i, t, min(1.0, max(0.0, float(v.signal_quality[i]) * 0.95)))
         asleep = v.stage[i] != SleepState.AWAKE
         supine = v.posture[i] == 0
         snoring = (0.45 if supine else 0.12) * asleep * (0.4 + self.uniform[i, 0])
@@ -291,9 +317,22 @@ class _Device:
             values[Metric.SLEEP_POSTURE] = float(v.posture[i])
         return values
 
+    def _quality(self, i: int, t: int, quality: float) -> float:
+        """The bed sensor's quality score; a displaced sensor (poor-signal fault) reads 0.2-0.45,
+        still enough to report a rate, not enough for detectors to trust it."""
+        poor = self.active(t, FaultType.POOR_SIGNAL)
+        if poor is not None:
+            poor.mark(t)
+            quality = min(quality, 0.2 + 0.25 * float(self.uniform[i, 0]))
+        return round(quality, 2)
+
     def _oximeter(self, i: int, t: int, v: Truth) -> dict[Metric, float]:
         # Worn in bed (overnight oximetry); off the finger otherwise.
-        if not v.in_bed[i] or self.active(t, FaultType.PROBE_OFF):
+        if not v.in_bed[i]:
+            return {Metric.PROBE_STATE: float(ProbeState.PROBE_OFF)}
+        probe_off = self.active(t, FaultType.PROBE_OFF)
+        if probe_off is not None:
+            probe_off.mark(t)
             return {Metric.PROBE_STATE: float(ProbeState.PROBE_OFF)}
         self.perfusion = 0.97 * self.perfusion + 0.03 * (2.5 + float(self.noise[i, 2]))
         if v.movement[i] > 0.5:  # motion artefact: the oximeter drops the reading
@@ -310,7 +349,7 @@ class _Device:
 
     def _cuff(self, i: int, t: int, v: Truth) -> dict[Metric, float] | None:
         profile = self.resident.profile
-        if t % profile.bp_interval_s != self.resident.bp_phase:
+        if t % profile.bp_interval_s != self.resident.bp_phase and t != self.repeat_at:
             return None
         spurious = self.resident.spurious_bp.get(t)
         if spurious is None and v.movement[i] > 0.5 and self.uniform[i, 0] < 0.5:
@@ -343,13 +382,28 @@ class _Device:
             if self.stuck_value is None:
                 self.stuck_value = values[metric]
             values[metric] = self.stuck_value
-        if self.active(t, FaultType.SILENCE) or self.resident.network_gap(t, self.model):
+            stuck.mark(t)
+        if self.model == BP_CUFF.key:
+            self._remeasure_on_alarm(t, values)
+        silence = self.active(t, FaultType.SILENCE)
+        if silence is not None:
+            silence.mark(t)
+        if silence is not None or self.resident.network_gap(t, self.model):
             self._flush(t)
             return
         self.pending.append((t, values))
         batch = 1 if self.stream is Stream.BP else self.run.config.batch
         if len(self.pending) >= batch:
             self._flush(t)
+
+    def _remeasure_on_alarm(self, t: int, values: dict[Metric, float]) -> None:
+        """Schedule one repeat after a scheduled reading outside the alarm limits (judged on the
+        values the cuff reports, as firmware would); a radio silence does not stop the cuff
+        measuring, only sending."""
+        if t == self.repeat_at:
+            self.repeat_at = None  # this is the repeat: never repeated itself
+        elif cuff_alarm(values):
+            self.repeat_at = t + CUFF_REPEAT_DELAY_S
 
     def _flush(self, t: int) -> None:
         if not self.pending:
@@ -362,12 +416,14 @@ class _Device:
             )
             for ts, values in self.pending
         )
-        self.pending = []
+        pending, self.pending = self.pending, []
         self.seq += 1
         payload = encode_vitals(VitalsMessage(seq=self.seq, samples=samples))
-        self._send(t, payload, samples)
+        if self._send(t, payload, samples):
+            self.run._observe(self.resident, pending)
 
-    def _send(self, t: int, payload: bytes, samples: tuple[Sample, ...]) -> None:
+    def _send(self, t: int, payload: bytes, samples: tuple[Sample, ...]) -> bool:
+        """Queue the message (and any duplicate); False when it was lost."""
         rates = self.run.config.faults
         draws = self.fault_draws[t - self.chunk_t0]
         delay = min(abs(float(draws[4])) * rates.send_jitter_s, 1.5)
@@ -375,7 +431,7 @@ class _Device:
         if self.active(t, FaultType.LOW_BATTERY):
             loss = max(loss, 0.3)  # a failing battery drops radio packets
         if draws[0] < loss:
-            return
+            return False
         send_s = t + delay
         if draws[1] < rates.reorder:
             send_s += 2 + 8 * float(draws[3])
@@ -383,6 +439,7 @@ class _Device:
         if draws[2] < rates.duplicate:
             repeat = send_s + 0.5 + 2.5 * float(draws[3])
             self.run._queue(self._message(repeat, self.stream, payload, samples))
+        return True
 
     def status(self, t: int, battery: float | None) -> None:
         ts = self.run.config.start + timedelta(seconds=t + self.skew_s)
@@ -410,6 +467,19 @@ class _Device:
         )
 
 
+def cuff_alarm(values: dict[Metric, float]) -> bool:
+    """Is this cuff reading valid and outside the alarm limits (low or high)?"""
+    systolic = values.get(Metric.SYSTOLIC_BP)
+    if systolic is None or values.get(Metric.CUFF_STATUS) != CuffStatus.OK:
+        return False
+    diastolic = values.get(Metric.DIASTOLIC_BP, 0.0)
+    return (
+        systolic <= CUFF_ALARM_LOW_SYSTOLIC
+        or systolic >= CUFF_ALARM_HIGH_SYSTOLIC
+        or diastolic >= CUFF_ALARM_HIGH_DIASTOLIC
+    )
+
+
 def _rate(value: float, low: float) -> float:
     return round(min(240.0, max(low, float(value))), 1)
 
@@ -432,6 +502,7 @@ class _Resident:
         self.bp_phase = int(np.random.default_rng([cfg.seed, index, 9]).integers(0, 600))
         self.bp_phase %= self.profile.bp_interval_s
         self.episodes: list[Episode] = []
+        self.watches: list[tuple[int, DefinitionWatch]] = []  # (label index, open watch)
         self.spurious_bp: dict[int, tuple[float, float]] = {}
         self.gaps: list[tuple[int, int, str]] = []
         self.devices = [_Device(run, self, model, index) for model in cfg.devices]
@@ -470,7 +541,8 @@ class ScenarioRun:
     def __init__(self, config: ScenarioConfig) -> None:
         self.config = config
         self.labels: list[Label] = []
-        self.faults: list[FaultEvent] = []
+        self._fault_events: list[FaultEvent] = []
+        self._fault_windows: list[_Window | None] = []
         self._heap: list[tuple[float, int, DeviceMessage]] = []
         self._counter = 0
         self._episode_count = 0
@@ -485,11 +557,35 @@ class ScenarioRun:
             SimulatedResident(profile=r.profile, bedsides=r.bedsides) for r in self.residents
         )
 
+    @property
+    def faults(self) -> list[FaultEvent]:
+        """Fault windows so far, with the span of samples each actually changed."""
+        origin = self.config.start
+        out = []
+        for event, window in zip(self._fault_events, self._fault_windows, strict=True):
+            if window is not None and window.first is not None and window.last is not None:
+                event = replace(
+                    event,
+                    observed_start=origin + timedelta(seconds=window.first),
+                    observed_end=origin + timedelta(seconds=window.last),
+                )
+            out.append(event)
+        return out
+
     def _fault(
-        self, kind: FaultType, device_id: str, start: int, end: int, detail: str = ""
+        self,
+        kind: FaultType,
+        device_id: str,
+        start: int,
+        end: int,
+        detail: str = "",
+        *,
+        window: _Window | None = None,
     ) -> None:
         origin = self.config.start
-        self.faults.append(
+        if window is not None:
+            window.record = len(self._fault_events)
+        self._fault_events.append(
             FaultEvent(
                 type=kind,
                 device_id=device_id,
@@ -498,6 +594,34 @@ class ScenarioRun:
                 detail=detail,
             )
         )
+        self._fault_windows.append(window)
+
+    def _observe(self, resident: _Resident, samples: list[tuple[int, dict[Metric, float]]]) -> None:
+        """Samples a device sent: date the definitions they make observable."""
+        if not resident.watches or not samples:
+            return
+        first, last = samples[0][0], samples[-1][0]
+        expired = False
+        for index, watch in resident.watches:  # sorted by onset
+            episode = watch.episode
+            if episode.onset > last:
+                break
+            # Devices send a chunk each in turn, so another device's samples may still be up to
+            # a chunk older than this one's.
+            if episode.offset + CHUNK_S <= first:
+                expired = True
+                continue
+            for t, values in samples:
+                if watch.observe(t, values):
+                    assert watch.met_at is not None
+                    self.labels[index] = replace(
+                        self.labels[index],
+                        definition_met_at=self.config.start + timedelta(seconds=watch.met_at),
+                    )
+        if expired:
+            resident.watches = [
+                (i, w) for i, w in resident.watches if w.episode.offset + CHUNK_S > first
+            ]
 
     def _queue(self, message: DeviceMessage) -> None:
         self._counter += 1
@@ -517,6 +641,10 @@ class ScenarioRun:
             resident.gaps.append((episode.onset, episode.offset, SMART_MATTRESS.key))
         resident.episodes.append(episode)
         model = EPISODE_DEVICE[spec.type]
+        watch = DefinitionWatch(episode, resident.profile)
+        if watch.scored:
+            resident.watches.append((len(self.labels), watch))
+            resident.watches.sort(key=lambda item: item[1].episode.onset)
         self.labels.append(
             label(
                 episode,

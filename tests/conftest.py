@@ -13,7 +13,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pydantic import SecretStr
 
 from eldercare.db import migrate
 from eldercare.embedded import start_embedded
@@ -77,7 +76,6 @@ def settings(service_settings: Settings, database_url: str, tmp_path: Path) -> S
             "mqtt": service_settings.mqtt.model_copy(
                 update={"namespace": f"test-{secrets.token_hex(4)}"}
             ),
-            "api": service_settings.api.model_copy(update={"token": SecretStr("test-token")}),
             "state_dir": tmp_path / "state",
         }
     )

@@ -39,7 +39,7 @@ APP_COMMANDS = {
     "alerts": ["alerts"],
     "api": ["serve"],
 }
-SECRET_VARIABLES = ("POSTGRES_PASSWORD", "MQTT_USERNAME", "MQTT_PASSWORD", "ELDERCARE_API_TOKEN")
+SECRET_VARIABLES = ("POSTGRES_PASSWORD", "MQTT_USERNAME", "MQTT_PASSWORD")
 
 TIMESCALE_IMAGE = re.compile(r"^timescale/timescaledb:\d+\.\d+\.\d+-pg\d{2}$")
 MOSQUITTO_IMAGE = re.compile(r"^eclipse-mosquitto:2\.0\.\d+$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from alerts import EventType, HandOff, RiskTier, Transport
 from analytics import Channel, Severity
@@ -13,10 +13,11 @@ from dashboard._models import AlertPublic
 
 
 class StaffAction(BaseModel):
-    """Who acts, and why. `actor` is TEMPORARY: until the dashboard issue adds login and roles,
-    the acting staff member names themselves here (or in the ``X-Staff-Id`` header)."""
+    """Why the logged-in staff member acts. Who acts is the session's user, never the body: a
+    body naming an ``actor`` is refused (422) rather than silently ignored."""
 
-    actor: str | None = Field(default=None, min_length=1, max_length=128)
+    model_config = ConfigDict(extra="forbid")
+
     note: str | None = Field(default=None, max_length=2000)
 
 
@@ -64,7 +65,9 @@ class SubscriberBase(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     transport: Transport
     url: HttpUrl | None = None
-    site_id: str | None = Field(default=None, max_length=64)
+    site_id: str | None = Field(
+        default=None, max_length=64, description="The site it belongs to (default: yours)."
+    )
     min_severity: Severity = Severity.LOW
     kinds: list[str] | None = None
     channels: list[Channel] = Field(default=[Channel.CLINICAL], min_length=1)
@@ -79,9 +82,12 @@ class SubscriberCreate(SubscriberBase):
 
 
 class SubscriberUpdate(BaseModel):
+    """A subscriber stays at the site it was made for: `site_id` cannot change (422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     url: HttpUrl | None = None
     secret: str | None = Field(default=None, min_length=16, max_length=256)
-    site_id: str | None = Field(default=None, max_length=64)
     min_severity: Severity | None = None
     kinds: list[str] | None = None
     channels: list[Channel] | None = Field(default=None, min_length=1)

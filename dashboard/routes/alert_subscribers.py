@@ -1,5 +1,13 @@
-"""Alert subscribers (webhooks, the MQTT topic, live-stream filters) and their deliveries; `router`
-also carries the escalation policy and on-call rota routes (dashboard/routes/escalation.py)."""
+"""Alert subscribers (webhooks, live-stream filters) and their deliveries; `router` also carries
+the escalation policy and on-call rota routes (dashboard/routes/escalation.py).
+
+Every route needs MANAGE_SITE and works on the user's own site only: a subscriber of another site
+answers 404, as one that does not exist. Subscribers without a site (``site_id`` NULL: they
+receive every site's events, such as the built-in ``mqtt-alert-topic``) belong to the
+installation, not to any site; they are configured with the deployment (migrations, SQL) and the
+API neither shows nor changes them, since a site admin reading their deliveries would see other
+sites' alerts.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from psycopg.rows import class_row, dict_row
 
 from alerts import Transport
-from dashboard._deps import Authenticated, ConnDep
+from dashboard._deps import AuditDep, ConnDep, not_found
 from dashboard.routes import escalation
 from dashboard.routes._alert_models import (
     DeliveriesPublic,
@@ -20,10 +28,9 @@ from dashboard.routes._alert_models import (
     SubscribersPublic,
     SubscriberUpdate,
 )
+from dashboard.routes.escalation import Manager, managed_site
 
-subscribers_router = APIRouter(
-    prefix="/alert-subscribers", tags=["alert-subscribers"], dependencies=[Authenticated]
-)
+subscribers_router = APIRouter(prefix="/alert-subscribers", tags=["alert-subscribers"])
 
 _COLUMNS = (
     "subscriber_id, name, transport, url, site_id, min_severity, kinds, channels, "
@@ -31,13 +38,15 @@ _COLUMNS = (
 )
 
 
-def _get(conn: psycopg.Connection, subscriber_id: int) -> SubscriberPublic:
+def _get(conn: psycopg.Connection, site_id: str, subscriber_id: int) -> SubscriberPublic:
+    """A subscriber of `site_id`; 404 for one of another site, a site-less one, or none."""
     cur = conn.cursor(row_factory=class_row(SubscriberPublic))
     row = cur.execute(
-        f"SELECT {_COLUMNS} FROM alert_subscribers WHERE subscriber_id = %s", (subscriber_id,)
+        f"SELECT {_COLUMNS} FROM alert_subscribers WHERE subscriber_id = %s AND site_id = %s",
+        (subscriber_id, site_id),
     ).fetchone()
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"subscriber {subscriber_id} not found")
+        raise not_found("subscriber")
     return row
 
 
@@ -51,21 +60,32 @@ def _check(transport: Transport, url: Any, secret: str | None) -> None:
 @subscribers_router.get("")
 def list_subscribers(
     conn: ConnDep,
+    staff: Manager,
+    access: AuditDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> SubscribersPublic:
-    (count,) = conn.execute("SELECT count(*) FROM alert_subscribers").fetchone()  # type: ignore[misc]
+    """The subscribers of the user's site."""
+    site_id = managed_site(staff, access)
+    (count,) = conn.execute(  # type: ignore[misc]
+        "SELECT count(*) FROM alert_subscribers WHERE site_id = %s", (site_id,)
+    ).fetchone()
     cur = conn.cursor(row_factory=class_row(SubscriberPublic))
     rows = cur.execute(
-        f"SELECT {_COLUMNS} FROM alert_subscribers ORDER BY subscriber_id OFFSET %s LIMIT %s",
-        (offset, limit),
+        f"SELECT {_COLUMNS} FROM alert_subscribers WHERE site_id = %s"
+        " ORDER BY subscriber_id OFFSET %s LIMIT %s",
+        (site_id, offset, limit),
     ).fetchall()
     return SubscribersPublic(data=rows, count=count)
 
 
 @subscribers_router.post("", status_code=status.HTTP_201_CREATED)
-def create_subscriber(conn: ConnDep, body: SubscriberCreate) -> SubscriberPublic:
-    """Register a receiver and its filter (site, minimum severity, kinds, channels)."""
+def create_subscriber(
+    conn: ConnDep, staff: Manager, access: AuditDep, body: SubscriberCreate
+) -> SubscriberPublic:
+    """Register a receiver and its filter (minimum severity, kinds, channels) for the user's
+    site; `site_id` defaults to it, and another site answers 404."""
+    site_id = managed_site(staff, access, body.site_id)
     _check(body.transport, body.url, body.secret)
     try:
         (subscriber_id,) = conn.execute(  # type: ignore[misc]
@@ -77,7 +97,7 @@ def create_subscriber(conn: ConnDep, body: SubscriberCreate) -> SubscriberPublic
                 body.transport,
                 str(body.url) if body.url else None,
                 body.secret,
-                body.site_id,
+                site_id,
                 body.min_severity,
                 body.kinds,
                 [str(c) for c in body.channels],
@@ -88,20 +108,23 @@ def create_subscriber(conn: ConnDep, body: SubscriberCreate) -> SubscriberPublic
     except psycopg.errors.UniqueViolation as exc:
         conn.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, f"{body.name!r} already exists") from exc
-    return _get(conn, subscriber_id)
+    return _get(conn, site_id, subscriber_id)
 
 
 @subscribers_router.get("/{subscriber_id}")
-def get_subscriber(conn: ConnDep, subscriber_id: int) -> SubscriberPublic:
-    return _get(conn, subscriber_id)
+def get_subscriber(
+    conn: ConnDep, staff: Manager, access: AuditDep, subscriber_id: int
+) -> SubscriberPublic:
+    return _get(conn, managed_site(staff, access), subscriber_id)
 
 
 @subscribers_router.patch("/{subscriber_id}")
 def update_subscriber(
-    conn: ConnDep, subscriber_id: int, body: SubscriberUpdate
+    conn: ConnDep, staff: Manager, access: AuditDep, subscriber_id: int, body: SubscriberUpdate
 ) -> SubscriberPublic:
     """Change a filter, the URL, the secret, the rate limit, or pause it (`active: false`)."""
-    current = _get(conn, subscriber_id)
+    site_id = managed_site(staff, access)
+    current = _get(conn, site_id, subscriber_id)
     changes = body.model_dump(exclude_unset=True)
     if not changes:
         return current
@@ -123,30 +146,35 @@ def update_subscriber(
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "a webhook needs a url and a secret"
         ) from exc
-    return _get(conn, subscriber_id)
+    return _get(conn, site_id, subscriber_id)
 
 
 @subscribers_router.delete("/{subscriber_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_subscriber(conn: ConnDep, subscriber_id: int) -> Response:
+def delete_subscriber(
+    conn: ConnDep, staff: Manager, access: AuditDep, subscriber_id: int
+) -> Response:
     """Remove a subscriber and its delivery records (pause it instead to keep them)."""
     deleted = conn.execute(
-        "DELETE FROM alert_subscribers WHERE subscriber_id = %s", (subscriber_id,)
+        "DELETE FROM alert_subscribers WHERE subscriber_id = %s AND site_id = %s",
+        (subscriber_id, managed_site(staff, access)),
     )
     if deleted.rowcount == 0:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"subscriber {subscriber_id} not found")
+        raise not_found("subscriber")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @subscribers_router.get("/{subscriber_id}/deliveries")
 def list_deliveries(
     conn: ConnDep,
+    staff: Manager,
+    access: AuditDep,
     subscriber_id: int,
     state: Literal["pending", "delivered", "dead"] | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DeliveriesPublic:
     """Deliveries to this subscriber, newest first; ``state=dead`` lists the dead letters."""
-    _get(conn, subscriber_id)
+    _get(conn, managed_site(staff, access), subscriber_id)
     params = {"s": subscriber_id, "state": state, "offset": offset, "limit": limit}
     where = "WHERE subscriber_id = %(s)s AND (%(state)s::text IS NULL OR state = %(state)s)"
     (count,) = conn.execute(f"SELECT count(*) FROM alert_deliveries {where}", params).fetchone()  # type: ignore[misc]
@@ -165,8 +193,11 @@ def list_deliveries(
 
 
 @subscribers_router.post("/{subscriber_id}/deliveries/{delivery_id}/retry")
-def retry_delivery(conn: ConnDep, subscriber_id: int, delivery_id: int) -> DeliveryPublic:
+def retry_delivery(
+    conn: ConnDep, staff: Manager, access: AuditDep, subscriber_id: int, delivery_id: int
+) -> DeliveryPublic:
     """Send a dead letter again (after the receiver was fixed): back to pending, due now."""
+    _get(conn, managed_site(staff, access), subscriber_id)
     row = (
         conn.cursor(row_factory=dict_row)
         .execute(
@@ -179,7 +210,7 @@ def retry_delivery(conn: ConnDep, subscriber_id: int, delivery_id: int) -> Deliv
         .fetchone()
     )
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no dead delivery with that id")
+        raise not_found("dead delivery")
     return DeliveryPublic(**row)
 
 

@@ -1,22 +1,27 @@
 """Remote consults: request (from an alert or a resident page), specialist inbox, reply, FHIR.
 
-Until login and roles exist (dashboard issue), callers name themselves (`actor`, `requested_by`)
-and list endpoints take the viewer's site explicitly (`viewer_site_id`); both are temporary.
+Who may do what (issue 10): a consult is seen by staff with VIEW_CASES whose case sites include
+its requesting or target site, and by no one else (404, as for a consult that does not exist).
+The requesting side (a resident's home site, REQUEST_CONSULT) asks, sends drafts and cancels;
+the consulted site (ANSWER_CASES) accepts, rejects, starts and replies. The acting person is the
+logged-in user; the audit trail records their username.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from consults import (
     Advice,
     AdviceAction,
+    Consult,
     ConsultsError,
     ConsultUrgency,
     IllegalTransition,
@@ -30,28 +35,46 @@ from consults import (
     get_consult,
     list_consults,
     request_consult,
-    sites_visible_to,
     transition_consult,
 )
-from dashboard._deps import Authenticated, ConnDep
+from dashboard._access import Permission, StaffIdentity
+from dashboard._deps import (
+    AccessRecord,
+    AuditDep,
+    ConnDep,
+    NowDep,
+    get_now,
+    not_found,
+    permit,
+)
 
-router = APIRouter(prefix="/consults", tags=["consults"], dependencies=[Authenticated])
-
-
-def get_now() -> datetime:
-    """The request's clock (tests override this dependency with a fake clock)."""
-    return datetime.now(UTC)
-
-
-NowDep = Annotated[datetime, Depends(get_now)]
-ViewerSite = Annotated[
-    str,
-    Query(
-        max_length=64,
-        description="The viewing staff member's site (temporary: login and roles replace it).",
-    ),
+__all__ = [
+    "ANSWERING_MOVES",
+    "AuditPublic",
+    "CaseAnswerer",
+    "CaseViewer",
+    "NowDep",
+    "StatusChange",
+    "consults_errors",
+    "get_now",
+    "require_case_alert",
+    "require_home_resident",
+    "require_side",
+    "router",
+    "visible_consult",
 ]
-Actor = Annotated[str, Field(min_length=1, max_length=128)]
+
+router = APIRouter(prefix="/consults", tags=["consults"])
+
+CaseViewer = Annotated[StaffIdentity, Depends(permit(Permission.VIEW_CASES))]
+ConsultRequester = Annotated[StaffIdentity, Depends(permit(Permission.REQUEST_CONSULT))]
+CaseAnswerer = Annotated[StaffIdentity, Depends(permit(Permission.ANSWER_CASES))]
+
+# Moves made by the site a case is addressed to; the others (send a draft, cancel) belong to
+# the side that asked.
+ANSWERING_MOVES = frozenset(
+    {TaskStatus.ACCEPTED, TaskStatus.REJECTED, TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED}
+)
 
 
 @contextmanager
@@ -70,6 +93,53 @@ def consults_errors() -> Iterator[None]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
 
+def require_home_resident(
+    conn: psycopg.Connection, staff: StaffIdentity, access: AccessRecord, resident_id: str
+) -> str:
+    """The resident's site when it is one of the user's home sites (the side that may ask for a
+    consult or a referral); 404 otherwise, as for a resident that does not exist."""
+    access.subject(resident_id=resident_id)
+    row = conn.execute(
+        "SELECT site_id FROM residents WHERE resident_id = %s", (resident_id,)
+    ).fetchone()
+    if row is None or not staff.sees_home(row[0]):
+        raise not_found("resident")
+    access.subject(site_id=row[0])
+    return str(row[0])
+
+
+def require_side(
+    staff: StaffIdentity, permission: Permission, site_id: str, *, side: str, action: str
+) -> None:
+    """The role must hold `permission` (403 naming the role) and the user must work at
+    `site_id`, the side of the case that may do this (403 naming that side)."""
+    permit(permission)(staff)
+    if staff.site_id != site_id:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"only staff of the {side} ({site_id}) may {action}",
+        )
+
+
+def visible_consult(
+    conn: psycopg.Connection,
+    staff: StaffIdentity,
+    access: AccessRecord,
+    consult_id: int,
+    *,
+    lock: bool = False,
+) -> Consult:
+    """The consult when one of its sites is among the user's case sites, else 404."""
+    try:
+        consult = get_consult(conn, consult_id, lock=lock)
+    except NotFound as exc:
+        raise not_found("consult") from exc
+    if not staff.sees_case(consult.requesting_site_id, consult.target_site_id):
+        raise not_found("consult")
+    access.subject(resident_id=consult.resident_id, site_id=consult.requesting_site_id)
+    return consult
+
+
 class ConsultCreate(BaseModel):
     resident_id: str | None = Field(default=None, max_length=64)
     alert_id: int | None = None
@@ -78,7 +148,6 @@ class ConsultCreate(BaseModel):
     target_site_id: str | None = Field(default=None, max_length=64)
     department_id: str | None = Field(default=None, max_length=64)
     specialist_id: str | None = Field(default=None, max_length=64)
-    requested_by: Actor
 
 
 class ConsultPublic(BaseModel):
@@ -116,14 +185,12 @@ class ConsultsPublic(BaseModel):
 
 class StatusChange(BaseModel):
     status: TaskStatus
-    actor: Actor
     reason: str | None = Field(default=None, max_length=1000)
 
 
 class ConsultReply(BaseModel):
     advice: str = Field(min_length=1, max_length=4000)
     action: AdviceAction
-    actor: Actor
     thresholds: dict[str, float] | None = None
     thresholds_days: float | None = Field(default=14, gt=0, le=365)
     referral_priority: ReferralPriority = ReferralPriority.URGENT
@@ -146,19 +213,41 @@ class AuditPublic(BaseModel):
     detail: dict[str, Any]
 
 
+def _alert_resident(conn: psycopg.Connection, alert_id: int) -> str:
+    row = conn.execute("SELECT resident_id FROM alerts WHERE alert_id = %s", (alert_id,)).fetchone()
+    if row is None:
+        raise not_found("alert")
+    return str(row[0])
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_consult(body: ConsultCreate, conn: ConnDep, now: NowDep) -> ConsultDetail:
-    """Ask a specialist; the request carries a 24 h snapshot (vitals, charts, alerts, findings)."""
+def create_consult(
+    body: ConsultCreate, staff: ConsultRequester, conn: ConnDep, access: AuditDep, now: NowDep
+) -> ConsultDetail:
+    """Ask a specialist about a resident of your site (or an alert's resident); the request
+    carries a 24 h snapshot (vitals, charts, alerts, findings)."""
     if body.resident_id is None and body.alert_id is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give resident_id or alert_id")
+    if body.alert_id is None:
+        assert body.resident_id is not None
+        resident_id = body.resident_id
+    else:
+        resident_id = _alert_resident(conn, body.alert_id)
+        if body.resident_id not in (None, resident_id):
+            require_home_resident(conn, staff, access, resident_id)  # 404 before naming them
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"alert {body.alert_id} is about resident {resident_id!r}",
+            )
+    require_home_resident(conn, staff, access, resident_id)  # 404 for another site's alert
     with consults_errors():
         consult = request_consult(
             conn,
-            resident_id=body.resident_id or "",
+            resident_id=resident_id,
             alert_id=body.alert_id,
             question=body.question,
             urgency=body.urgency,
-            requested_by=body.requested_by,
+            requested_by=staff.username,
             now=now,
             target_site_id=body.target_site_id,
             department_id=body.department_id,
@@ -167,16 +256,37 @@ def create_consult(body: ConsultCreate, conn: ConnDep, now: NowDep) -> ConsultDe
     return ConsultDetail.model_validate(consult)
 
 
+def require_case_alert(
+    conn: psycopg.Connection, staff: StaffIdentity, access: AccessRecord, alert_id: int
+) -> None:
+    """404 unless the alert's site is one of the user's case sites (cases are linked to it)."""
+    row = conn.execute(
+        "SELECT resident_id, site_id FROM alerts WHERE alert_id = %s", (alert_id,)
+    ).fetchone()
+    if row is None or not staff.sees_case(row[1]):
+        raise not_found("alert")
+    access.subject(resident_id=row[0], site_id=row[1])
+
+
 @router.get("/by-alert/{alert_id}")
-def consults_of_alert(alert_id: int, conn: ConnDep) -> list[int]:
-    """The consults an alert led to (a consult's own alert is in `alert_id`)."""
-    return consults_for_alert(conn, alert_id)
+def consults_of_alert(
+    alert_id: int, staff: CaseViewer, conn: ConnDep, access: AuditDep
+) -> list[int]:
+    """The consults an alert of your case sites led to (a consult's alert is in `alert_id`)."""
+    require_case_alert(conn, staff, access, alert_id)
+    visible = []
+    for consult_id in consults_for_alert(conn, alert_id):
+        consult = get_consult(conn, consult_id)
+        if staff.sees_case(consult.requesting_site_id, consult.target_site_id):
+            visible.append(consult_id)
+    return visible
 
 
 @router.get("")
 def list_consults_route(
+    staff: CaseViewer,
     conn: ConnDep,
-    viewer_site_id: ViewerSite,
+    access: AuditDep,
     target_site_id: Annotated[str | None, Query(max_length=64)] = None,
     specialist_id: Annotated[str | None, Query(max_length=64)] = None,
     status_: Annotated[TaskStatus | None, Query(alias="status")] = None,
@@ -184,11 +294,14 @@ def list_consults_route(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ConsultsPublic:
-    """The inbox: consults the viewer's alliance may see, soonest deadline first."""
+    """The inbox: consults of your case sites (a hospital: its alliances' members; a care home:
+    its own), soonest deadline first. The filters narrow that set, never widen it."""
+    if resident_id is not None:
+        access.subject(resident_id=resident_id)
     with consults_errors():
         rows, count = list_consults(
             conn,
-            site_ids=sites_visible_to(conn, viewer_site_id),
+            site_ids=staff.case_site_ids,
             target_site_id=target_site_id,
             specialist_id=specialist_id,
             status=status_,
@@ -200,28 +313,58 @@ def list_consults_route(
 
 
 @router.get("/{consult_id}")
-def read_consult(consult_id: int, conn: ConnDep) -> ConsultDetail:
-    with consults_errors():
-        return ConsultDetail.model_validate(get_consult(conn, consult_id))
+def read_consult(
+    consult_id: int, staff: CaseViewer, conn: ConnDep, access: AuditDep
+) -> ConsultDetail:
+    return ConsultDetail.model_validate(visible_consult(conn, staff, access, consult_id))
 
 
 @router.post("/{consult_id}/status")
 def change_consult_status(
-    consult_id: int, body: StatusChange, conn: ConnDep, now: NowDep
+    consult_id: int,
+    body: StatusChange,
+    staff: CaseViewer,
+    conn: ConnDep,
+    access: AuditDep,
+    now: NowDep,
 ) -> ConsultPublic:
-    """Accept, reject, start or cancel; refused moves answer 409 with the allowed ones."""
-    with consults_errors():
-        consult = transition_consult(
-            conn, consult_id, body.status, actor=body.actor, now=now, reason=body.reason
-        )
-    return ConsultPublic.model_validate(consult)
+    """Accept, reject or start (the consulted site), send a draft or cancel (the requesting
+    site); refused moves answer 409 with the allowed ones."""
+    with conn.transaction():
+        consult = visible_consult(conn, staff, access, consult_id, lock=True)
+        if body.status in ANSWERING_MOVES:
+            require_side(
+                staff,
+                Permission.ANSWER_CASES,
+                consult.target_site_id,
+                side="consulted site",
+                action=f"move a consult to '{body.status}'",
+            )
+        else:
+            require_side(
+                staff,
+                Permission.REQUEST_CONSULT,
+                consult.requesting_site_id,
+                side="requesting site",
+                action=f"move a consult to '{body.status}'",
+            )
+        with consults_errors():
+            moved = transition_consult(
+                conn, consult_id, body.status, actor=staff.username, now=now, reason=body.reason
+            )
+    return ConsultPublic.model_validate(moved)
 
 
 @router.post("/{consult_id}/reply")
 def reply_to_consult(
-    consult_id: int, body: ConsultReply, conn: ConnDep, now: NowDep
+    consult_id: int,
+    body: ConsultReply,
+    staff: CaseAnswerer,
+    conn: ConnDep,
+    access: AuditDep,
+    now: NowDep,
 ) -> ConsultReplyPublic:
-    """The specialist's advice: keep monitoring, change thresholds, or start a referral."""
+    """The consulted site's advice: keep monitoring, change thresholds, or start a referral."""
     advice = Advice(
         text=body.advice,
         action=body.action,
@@ -229,23 +372,38 @@ def reply_to_consult(
         thresholds_period=timedelta(days=body.thresholds_days) if body.thresholds_days else None,
         referral_priority=body.referral_priority,
     )
-    with consults_errors():
-        consult, referral = answer_consult(conn, consult_id, advice, actor=body.actor, now=now)
+    with conn.transaction():
+        consult = visible_consult(conn, staff, access, consult_id, lock=True)
+        require_side(
+            staff,
+            Permission.ANSWER_CASES,
+            consult.target_site_id,
+            side="consulted site",
+            action="reply to this consult",
+        )
+        with consults_errors():
+            answered, referral = answer_consult(
+                conn, consult_id, advice, actor=staff.username, now=now
+            )
     return ConsultReplyPublic(
-        consult=ConsultPublic.model_validate(consult),
+        consult=ConsultPublic.model_validate(answered),
         referral_id=referral.referral_id if referral else None,
     )
 
 
 @router.get("/{consult_id}/audit")
-def consult_audit(consult_id: int, conn: ConnDep) -> list[AuditPublic]:
-    with consults_errors():
-        get_consult(conn, consult_id)
+def consult_audit(
+    consult_id: int, staff: CaseViewer, conn: ConnDep, access: AuditDep
+) -> list[AuditPublic]:
+    visible_consult(conn, staff, access, consult_id)
     return [AuditPublic.model_validate(e) for e in audit_trail(conn, "consult", consult_id)]
 
 
 @router.get("/{consult_id}/fhir")
-def consult_fhir(consult_id: int, conn: ConnDep, now: NowDep) -> dict[str, Any]:
+def consult_fhir(
+    consult_id: int, staff: CaseViewer, conn: ConnDep, access: AuditDep, now: NowDep
+) -> dict[str, Any]:
     """FHIR R4 Bundle: Patient, Observations, ServiceRequest, Task, Communications."""
+    visible_consult(conn, staff, access, consult_id)
     with consults_errors():
         return consult_bundle(conn, consult_id, now=now)

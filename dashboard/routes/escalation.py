@@ -1,13 +1,18 @@
-"""Escalation policies per site and the on-call rota (included through `alert_subscribers`)."""
+"""Escalation policies per site and the on-call rota (included through `alert_subscribers`).
+
+Every route needs MANAGE_SITE and reads or changes the user's own site only; another site answers
+404 (or, in a list, nothing), as a site that does not exist. The built-in default policies belong
+to no site: every site manager reads them, nobody changes them through the API.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import psycopg
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from psycopg.rows import class_row
 
 from alerts import (
@@ -17,7 +22,8 @@ from alerts import (
     Shift,
     on_call,
 )
-from dashboard._deps import Authenticated, ConnDep
+from dashboard._access import Permission, StaffIdentity
+from dashboard._deps import AccessRecord, AuditDep, ConnDep, NowDep, not_found, permit
 from dashboard.routes._alert_models import (
     EscalationPoliciesPublic,
     EscalationPolicyPublic,
@@ -29,10 +35,20 @@ from dashboard.routes._alert_models import (
     ShiftsPublic,
 )
 
-policies_router = APIRouter(
-    prefix="/escalation-policies", tags=["escalation"], dependencies=[Authenticated]
-)
-rota_router = APIRouter(prefix="/oncall-shifts", tags=["escalation"], dependencies=[Authenticated])
+policies_router = APIRouter(prefix="/escalation-policies", tags=["escalation"])
+rota_router = APIRouter(prefix="/oncall-shifts", tags=["escalation"])
+
+Manager = Annotated[StaffIdentity, Depends(permit(Permission.MANAGE_SITE))]
+
+
+def managed_site(staff: StaffIdentity, access: AccessRecord, site_id: str | None = None) -> str:
+    """The site whose alerting the user manages: their own. A `site_id` naming another site
+    answers 404, like a site that does not exist."""
+    if staff.site_id is None or (site_id is not None and site_id != staff.site_id):
+        raise not_found("site")
+    access.subject(site_id=staff.site_id)
+    return staff.site_id
+
 
 _POLICY_COLUMNS = (
     "site_id, name, channel, risk_tiers, min_severity, steps, reminder_every_s, hand_off, priority"
@@ -57,15 +73,22 @@ def _builtin(policy: EscalationPolicy) -> EscalationPolicyPublic:
 
 
 @policies_router.get("")
-def list_policies(conn: ConnDep, site_id: str | None = None) -> EscalationPoliciesPublic:
-    """A site's own policies (all sites' without `site_id`), then the built-in defaults that
-    apply wherever a site's policies do not match."""
+def list_policies(
+    conn: ConnDep,
+    staff: Manager,
+    access: AuditDep,
+    site_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> EscalationPoliciesPublic:
+    """The user's site's own policies, then the built-in defaults that apply wherever a site's
+    policies do not match (another `site_id` lists the defaults only, as a site with none)."""
+    own = managed_site(staff, access)
     rows = (
         conn.cursor(row_factory=class_row(EscalationPolicyPublic))
         .execute(
             f"SELECT {_POLICY_COLUMNS} FROM escalation_policies"
-            " WHERE %(s)s::text IS NULL OR site_id = %(s)s ORDER BY site_id, priority DESC, name",
-            {"s": site_id},
+            " WHERE site_id = %(own)s AND (%(s)s::text IS NULL OR site_id = %(s)s)"
+            " ORDER BY priority DESC, name",
+            {"own": own, "s": site_id},
         )
         .fetchall()
     )
@@ -75,9 +98,15 @@ def list_policies(conn: ConnDep, site_id: str | None = None) -> EscalationPolici
 
 @policies_router.put("/{site_id}/{name}")
 def put_policy(
-    conn: ConnDep, site_id: str, name: str, body: EscalationPolicyPut
+    conn: ConnDep,
+    staff: Manager,
+    access: AuditDep,
+    site_id: str,
+    name: str,
+    body: EscalationPolicyPut,
 ) -> EscalationPolicyPublic:
     """Create or replace a site's policy. New alerts use it at once; open alerts keep theirs."""
+    managed_site(staff, access, site_id)
     if body.steps[0].after_s != 0:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "the first step pages at once: after_s = 0"
@@ -113,17 +142,20 @@ def put_policy(
         )
     except psycopg.errors.ForeignKeyViolation as exc:
         conn.rollback()
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"site {site_id} not found") from exc
+        raise not_found("site") from exc
     return EscalationPolicyPublic(site_id=site_id, name=name, **body.model_dump())
 
 
 @policies_router.delete("/{site_id}/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_policy(conn: ConnDep, site_id: str, name: str) -> Response:
+def delete_policy(
+    conn: ConnDep, staff: Manager, access: AuditDep, site_id: str, name: str
+) -> Response:
+    managed_site(staff, access, site_id)
     deleted = conn.execute(
         "DELETE FROM escalation_policies WHERE site_id = %s AND name = %s", (site_id, name)
     )
     if deleted.rowcount == 0:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no policy {name!r} at {site_id}")
+        raise not_found("escalation policy")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -133,16 +165,28 @@ _SHIFT_COLUMNS = "shift_id, site_id, role, staff_id, starts_at, ends_at"
 @rota_router.get("")
 def list_shifts(
     conn: ConnDep,
+    staff: Manager,
+    access: AuditDep,
     site_id: Annotated[str | None, Query(max_length=64)] = None,
     role: Annotated[str | None, Query(max_length=64)] = None,
     since: datetime | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ShiftsPublic:
-    """Rota rows, by start time; `since` hides shifts that ended before it."""
-    params = {"s": site_id, "r": role, "since": since, "offset": offset, "limit": limit}
+    """The user's site's rota, by start time; `since` hides shifts that ended before it
+    (another `site_id` gives an empty list)."""
+    own = managed_site(staff, access)
+    params = {
+        "own": own,
+        "s": site_id,
+        "r": role,
+        "since": since,
+        "offset": offset,
+        "limit": limit,
+    }
     where = (
-        "WHERE (%(s)s::text IS NULL OR site_id = %(s)s) AND (%(r)s::text IS NULL OR role = %(r)s)"
+        "WHERE site_id = %(own)s AND (%(s)s::text IS NULL OR site_id = %(s)s)"
+        " AND (%(r)s::text IS NULL OR role = %(r)s)"
         " AND (%(since)s::timestamptz IS NULL OR ends_at > %(since)s)"
     )
     (count,) = conn.execute(f"SELECT count(*) FROM oncall_shifts {where}", params).fetchone()  # type: ignore[misc]
@@ -159,7 +203,8 @@ def list_shifts(
 
 
 @rota_router.post("", status_code=status.HTTP_201_CREATED)
-def create_shift(conn: ConnDep, body: ShiftCreate) -> ShiftPublic:
+def create_shift(conn: ConnDep, staff: Manager, access: AuditDep, body: ShiftCreate) -> ShiftPublic:
+    managed_site(staff, access, body.site_id)
     if body.ends_at <= body.starts_at:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "ends_at must be after starts_at"
@@ -176,17 +221,24 @@ def create_shift(conn: ConnDep, body: ShiftCreate) -> ShiftPublic:
         )
     except psycopg.errors.ForeignKeyViolation as exc:
         conn.rollback()
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"site {body.site_id} not found") from exc
+        raise not_found("site") from exc
     assert row is not None
     return row
 
 
 @rota_router.get("/on-call")
 def who_is_on_call(
-    conn: ConnDep, site_id: str, role: str, at: datetime | None = None
+    conn: ConnDep,
+    staff: Manager,
+    access: AuditDep,
+    now: NowDep,
+    site_id: str,
+    role: str,
+    at: datetime | None = None,
 ) -> OnCallPublic:
     """Who holds `role` at `site_id` at `at` (now by default): the people an escalation pages."""
-    at = at or datetime.now(UTC)
+    managed_site(staff, access, site_id)
+    at = at or now
     rows = conn.execute(
         "SELECT role, staff_id, starts_at, ends_at FROM oncall_shifts"
         " WHERE site_id = %s AND role = %s AND starts_at <= %s AND ends_at > %s",
@@ -199,8 +251,11 @@ def who_is_on_call(
 
 
 @rota_router.delete("/{shift_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_shift(conn: ConnDep, shift_id: int) -> Response:
-    deleted = conn.execute("DELETE FROM oncall_shifts WHERE shift_id = %s", (shift_id,))
+def delete_shift(conn: ConnDep, staff: Manager, access: AuditDep, shift_id: int) -> Response:
+    deleted = conn.execute(
+        "DELETE FROM oncall_shifts WHERE shift_id = %s AND site_id = %s",
+        (shift_id, managed_site(staff, access)),
+    )
     if deleted.rowcount == 0:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"shift {shift_id} not found")
+        raise not_found("shift")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

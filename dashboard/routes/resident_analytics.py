@@ -1,7 +1,10 @@
 """A resident's analytics: nightly sleep summaries and detector overrides with their audit trail.
 
 Overrides are a clinician's per-resident detector parameters (`<detector>.<parameter>`); every
-change is audited. Consults' time-bounded advice lives under `/network/.../thresholds`.
+change is audited under the logged-in user's username. Reading needs the right to read the
+resident's record (their home site's ward staff, or a site a consult or referral of theirs is
+addressed to); changing an override needs OVERRIDE_THRESHOLDS as well. Consults' time-bounded
+advice lives under `/network/.../thresholds`.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics import (
@@ -20,10 +23,12 @@ from analytics import (
     set_detector_override,
     sleep_summaries,
 )
-from dashboard._deps import Authenticated, ConnDep
-from dashboard.routes.consults import NowDep
+from dashboard._access import Permission, StaffIdentity
+from dashboard._deps import AuditDep, ConnDep, NowDep, RecordReader, permit, require_resident
 
-router = APIRouter(prefix="/residents", tags=["resident analytics"], dependencies=[Authenticated])
+router = APIRouter(prefix="/residents", tags=["resident analytics"])
+
+OverrideSetter = Annotated[StaffIdentity, Depends(permit(Permission.OVERRIDE_THRESHOLDS))]
 
 
 class SleepSummaryPublic(BaseModel):
@@ -70,7 +75,6 @@ class OverridesPublic(BaseModel):
 
 class OverrideSet(BaseModel):
     value: float
-    clinician: str = Field(min_length=1, max_length=128)
     reason: str = Field(min_length=1, max_length=1000)
 
 
@@ -89,81 +93,92 @@ class AuditListPublic(BaseModel):
     count: int
 
 
-def _known(conn: psycopg.Connection, resident_id: str) -> None:
-    if conn.execute("SELECT 1 FROM residents WHERE resident_id = %s", (resident_id,)).fetchone():
-        return
-    raise HTTPException(status.HTTP_404_NOT_FOUND, f"no resident {resident_id!r}")
-
-
 @router.get("/{resident_id}/sleep")
 def list_sleep(
     resident_id: str,
+    staff: RecordReader,
     conn: ConnDep,
+    access: AuditDep,
     limit: Annotated[int, Query(ge=1, le=90)] = 14,
 ) -> SleepSummariesPublic:
     """Nightly sleep summaries, newest first, each compared with the resident's recent nights."""
-    _known(conn, resident_id)
+    require_resident(conn, staff, access, resident_id)
     nights = sleep_summaries(conn, resident_id=resident_id, limit=limit)
     data = [SleepSummaryPublic.model_validate(n) for n in nights]
     return SleepSummariesPublic(data=data, count=len(data))
 
 
-@router.get("/{resident_id}/detector-overrides")
-def list_overrides(resident_id: str, conn: ConnDep) -> OverridesPublic:
-    _known(conn, resident_id)
+def _overrides(conn: psycopg.Connection, resident_id: str) -> OverridesPublic:
     data = [
         OverridePublic.model_validate(o) for o in detector_overrides(conn, resident_id=resident_id)
     ]
     return OverridesPublic(data=data, count=len(data))
 
 
+@router.get("/{resident_id}/detector-overrides")
+def list_overrides(
+    resident_id: str, staff: RecordReader, conn: ConnDep, access: AuditDep
+) -> OverridesPublic:
+    require_resident(conn, staff, access, resident_id)
+    return _overrides(conn, resident_id)
+
+
 @router.put("/{resident_id}/detector-overrides/{parameter}")
 def put_override(
-    resident_id: str, parameter: str, body: OverrideSet, conn: ConnDep, now: NowDep
+    resident_id: str,
+    parameter: str,
+    body: OverrideSet,
+    staff: OverrideSetter,
+    conn: ConnDep,
+    access: AuditDep,
+    now: NowDep,
 ) -> OverridesPublic:
     """Set one detector parameter for this resident (validated against its declared range)."""
-    _known(conn, resident_id)
+    require_resident(conn, staff, access, resident_id)
     try:
         set_detector_override(
             conn,
             resident_id=resident_id,
             parameter=parameter,
             value=body.value,
-            clinician=body.clinician,
+            clinician=staff.username,
             reason=body.reason,
             at=now,
         )
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    return list_overrides(resident_id, conn)
+    return _overrides(conn, resident_id)
 
 
 @router.delete("/{resident_id}/detector-overrides/{parameter}")
 def delete_override(
     resident_id: str,
     parameter: str,
+    staff: OverrideSetter,
     conn: ConnDep,
+    access: AuditDep,
     now: NowDep,
-    clinician: Annotated[str, Query(min_length=1, max_length=128)],
     reason: Annotated[str, Query(min_length=1, max_length=1000)],
 ) -> OverridesPublic:
-    _known(conn, resident_id)
+    require_resident(conn, staff, access, resident_id)
     cleared = clear_detector_override(
         conn,
         resident_id=resident_id,
         parameter=parameter,
-        clinician=clinician,
+        clinician=staff.username,
         reason=reason,
         at=now,
     )
     if not cleared:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no override of {parameter!r}")
-    return list_overrides(resident_id, conn)
+    return _overrides(conn, resident_id)
 
 
 @router.get("/{resident_id}/detector-overrides/audit")
-def list_override_audit(resident_id: str, conn: ConnDep) -> AuditListPublic:
-    _known(conn, resident_id)
+def list_override_audit(
+    resident_id: str, staff: RecordReader, conn: ConnDep, access: AuditDep
+) -> AuditListPublic:
+    require_resident(conn, staff, access, resident_id)
     data = [
         AuditPublic.model_validate(a)
         for a in detector_override_audit(conn, resident_id=resident_id)

@@ -13,7 +13,7 @@ from eldercare.cli._app import app
 from eldercare.errors import EldercareError
 
 # Importing a command module registers its commands; this order is the order of `--help`.
-for _module in ("_services", "_up", "_simulate", "_operations"):
+for _module in ("_services", "_up", "_simulate", "_operations", "_staff"):
     importlib.import_module(f"eldercare.cli.{_module}")
 
 __all__ = ["app", "main"]

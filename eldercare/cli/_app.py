@@ -65,15 +65,13 @@ def _run_until_signal(run: Callable[[threading.Event], None]) -> None:
     run(stop)
 
 
-def api_token(settings: Settings) -> str:
-    """The configured API token, or one kept in the state directory (created on first use)."""
-    if settings.api.token is not None:
-        return settings.api.token.get_secret_value()
-    path = settings.state_dir / "api-token"
+def demo_staff_password(settings: Settings) -> str:
+    """The demo accounts' shared password, kept in the state directory (made on first use)."""
+    path = settings.state_dir / "demo-staff-password"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        path.write_text(secrets.token_urlsafe(12), encoding="utf-8")
     return path.read_text(encoding="utf-8").strip()
 
 

@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import SecretStr
 
 from eldercare.errors import ConfigError
 
 if TYPE_CHECKING:
     pass
 
-from eldercare.cli._app import _database_url, _require, _run_until_signal, _settings, api_token, app
+from eldercare.cli._app import _database_url, _require, _run_until_signal, _settings, app
 
 
 @app.command()
@@ -164,14 +163,22 @@ def evaluate(
             "definition_met_at,hard_negative."
         ),
     ],
+    faults: Annotated[
+        Path | None,
+        typer.Option(
+            help="Injected faults CSV (simulate --to-csv writes it as .faults.csv): also score "
+            "the data-quality findings, in their own table."
+        ),
+    ] = None,
 ) -> None:
     """Score the detectors against labelled episodes: recall, precision, time to detect.
 
-    Per episode type, also false alerts per resident-day (day and night) and hard negatives.
+    Per episode type, also false alerts per resident-day (day and night) and hard negatives;
+    with --faults, recall, precision and time to detect of the data-quality channel.
     """
     from analytics import evaluate_csv
 
-    typer.echo(evaluate_csv(readings, labels).format())
+    typer.echo(evaluate_csv(readings, labels, faults).format())
 
 
 @app.command("alerts")
@@ -204,10 +211,6 @@ def serve() -> None:
     settings = _settings()
     if settings.database.url is None:
         raise ConfigError("set ELDERCARE_DATABASE_URL, or run 'eldercare up'")
-    token = api_token(settings)
-    settings = settings.model_copy(
-        update={"api": settings.api.model_copy(update={"token": SecretStr(token)})}
-    )
     if (settings.api.ssl_certfile is None) != (settings.api.ssl_keyfile is None):
         raise ConfigError("set both ELDERCARE_API_SSL_CERTFILE and ELDERCARE_API_SSL_KEYFILE")
     uvicorn.run(

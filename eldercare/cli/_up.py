@@ -18,7 +18,7 @@ from eldercare.errors import EldercareError
 if TYPE_CHECKING:
     pass
 
-from eldercare.cli._app import DEMO_SITE, _settings, api_token, app, log
+from eldercare.cli._app import DEMO_SITE, _settings, app, demo_staff_password, log
 
 
 @app.command()
@@ -43,14 +43,13 @@ def up(
         settings = start_embedded(settings, stack)
         assert settings.database.url is not None and settings.mqtt.url is not None
         run_migrations(settings.database.url, mode=settings.database.timescale)
-        if demo:
-            _seed_demo_network(settings.database.url)
-        token = api_token(settings)
+        demo_password = demo_staff_password(settings) if demo else None
+        if demo_password is not None:
+            _seed_demo(settings.database.url, demo_password)
         env = {
             **os.environ,
             "ELDERCARE_DATABASE_URL": settings.database.url,
             "ELDERCARE_MQTT_URL": settings.mqtt.url,
-            "ELDERCARE_API_TOKEN": token,
             "ELDERCARE_STATE_DIR": str(settings.state_dir),
         }
         children: dict[str, subprocess.Popen[bytes]] = {}
@@ -81,9 +80,18 @@ def up(
             for spec in episodes:
                 args += ["--episode", spec]
             children["simulate"] = _spawn(args, env)
-        url = f"http://{settings.api.host}:{settings.api.port}/#token={token}"
-        typer.echo(f"eldercare is running. Dashboard: {url}")
-        typer.echo(f"API token: {token}  (Authorization: Bearer <token>)  Ctrl-C stops everything.")
+        scheme = "https" if settings.api.ssl_certfile else "http"
+        typer.echo(
+            f"eldercare is running. Dashboard: {scheme}://{settings.api.host}:{settings.api.port}/"
+        )
+        if demo_password is not None:
+            from dashboard import DEMO_STAFF
+
+            names = ", ".join(username for username, *_ in DEMO_STAFF)
+            typer.echo(f"Demo logins: {names}; password {demo_password}")
+        else:
+            typer.echo("Log in with a staff account ('eldercare staff add' makes the first one).")
+        typer.echo("Ctrl-C stops everything.")
         while not stop.is_set():
             for name, child in children.items():
                 if child.poll() is not None:
@@ -92,12 +100,14 @@ def up(
         typer.echo("stopping…")
 
 
-def _seed_demo_network(url: str) -> None:
+def _seed_demo(url: str, staff_password: str) -> None:
     from consults import seed_demo_network
+    from dashboard import seed_demo_staff
     from eldercare.db import connect
 
     with connect(url, autocommit=True) as conn:
         seed_demo_network(conn, now=datetime.now(UTC))
+        seed_demo_staff(conn, password=staff_password, now=datetime.now(UTC))
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:

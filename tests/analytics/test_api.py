@@ -9,15 +9,16 @@ from fastapi.testclient import TestClient
 
 from analytics import sleep_summary, store_sleep_summary
 from dashboard import create_app
+from dashboard._access import Role
 from eldercare.registry import Bedside, register_bedside, register_site
 from eldercare.settings import Settings
 from tests.analytics.test_sleep import NIGHT, schedule_night
-
-AUTH = {"Authorization": "Bearer test-token"}
+from tests.utils.staff import staff_headers
 
 
 def _resident(conn: psycopg.Connection) -> None:
     register_site(conn, site_id="api-home", name="API", tier="care_home")
+    register_site(conn, site_id="api-other", name="Other", tier="care_home")
     register_bedside(
         conn,
         Bedside(
@@ -37,33 +38,45 @@ def test_sleep_and_overrides(settings: Settings, conn: psycopg.Connection) -> No
     store_sleep_summary(
         conn, sleep_summary(schedule_night(step_s=30), resident_id="r1", night=NIGHT)
     )
+    doctor = staff_headers(conn, Role.DOCTOR, site_id="api-home", username="dr-li")
+    nurse = staff_headers(conn, Role.NURSE, site_id="api-home", username="nurse-wang")
+    foreign = staff_headers(conn, Role.DOCTOR, site_id="api-other")
     with TestClient(create_app(settings)) as client:
         assert client.get("/api/residents/r1/sleep").status_code == 401
-        body = client.get("/api/residents/r1/sleep", headers=AUTH).json()
+        body = client.get("/api/residents/r1/sleep", headers=nurse).json()
         assert body["count"] == 1
         night = body["data"][0]
         assert night["night"] == NIGHT.isoformat()
         assert night["total_sleep_s"] == 29100
-        assert client.get("/api/residents/nobody/sleep", headers=AUTH).status_code == 404
+        # Another home's resident answers like one that does not exist.
+        hidden = client.get("/api/residents/r1/sleep", headers=foreign)
+        missing = client.get("/api/residents/nobody/sleep", headers=foreign)
+        assert hidden.status_code == missing.status_code == 404
+        assert hidden.json() == missing.json()
 
         url = "/api/residents/r1/detector-overrides/night_bed_exit.max_out_s"
-        put = client.put(
-            url, headers=AUTH, json={"value": 600, "clinician": "dr-li", "reason": "falls"}
-        )
+        change = {"value": 600, "reason": "falls"}
+        assert client.put(url, headers=nurse, json=change).status_code == 403
+        assert client.put(url, headers=foreign, json=change).status_code == 404
+        put = client.put(url, headers=doctor, json=change)
         assert put.status_code == 200, put.text
+        assert put.json()["data"][0]["set_by"] == "dr-li"
         assert put.json()["data"][0]["value"] == 600
         bad = client.put(
             "/api/residents/r1/detector-overrides/heart_rate_sustained.high_bpm",
-            headers=AUTH,
-            json={"value": 90, "clinician": "dr-li", "reason": "x"},
+            headers=doctor,
+            json={"value": 90, "reason": "x"},
         )
         assert bad.status_code == 422 and "not in" in bad.text
-        deleted = client.delete(
-            url, headers=AUTH, params={"clinician": "nurse-wang", "reason": "reviewed"}
-        )
+        assert client.delete(url, headers=nurse, params={"reason": "x"}).status_code == 403
+        other_doctor = staff_headers(conn, Role.DOCTOR, site_id="api-home", username="dr-zhou")
+        deleted = client.delete(url, headers=other_doctor, params={"reason": "reviewed"})
         assert deleted.status_code == 200 and deleted.json()["count"] == 0
-        audit = client.get("/api/residents/r1/detector-overrides/audit", headers=AUTH).json()
+        audit = client.get("/api/residents/r1/detector-overrides/audit", headers=nurse).json()
         assert [(a["action"], a["changed_by"]) for a in audit["data"]] == [
             ("set", "dr-li"),
-            ("clear", "nurse-wang"),
+            ("clear", "dr-zhou"),
         ]
+        assert (
+            client.get("/api/residents/r1/detector-overrides", headers=foreign).status_code == 404
+        )

@@ -181,6 +181,6 @@ def test_evaluate_command_prints_the_report(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stdout.splitlines() if x.startswith("tachycardia"))
-    # one episode, detected, 120 s after the definition was met
+    # one episode, detected, 60 s (the default hold) after the definition was met
     assert line.split()[1:6] == ["yes", "1", "1", "1.00", "1"]
-    assert "120" in line.split()[7]
+    assert line.split()[7] == "60"

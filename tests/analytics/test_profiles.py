@@ -31,13 +31,24 @@ def _by_name(tier: str, overrides: dict[str, float] | None = None) -> dict[str, 
 
 def test_medium_is_the_default_and_high_tightens_durations_only() -> None:
     medium, high = _by_name("medium"), _by_name("high")
-    assert medium["heart_rate_sustained"].min_duration_s == 120.0  # type: ignore[attr-defined]
+    assert medium["heart_rate_sustained"].min_duration_s == 60.0  # type: ignore[attr-defined]
     assert high["heart_rate_sustained"].min_duration_s == 60.0  # type: ignore[attr-defined]
+    assert high["spo2_sustained"].min_duration_s == 30.0  # type: ignore[attr-defined]
     assert high["heart_rate_sustained"].high_bpm == 131.0  # type: ignore[attr-defined]
     for key, value in TIER_PARAMETERS["high"].items():
         detector, _, name = key.partition(".")
         default = getattr(medium[detector], name)
         assert value <= default, key  # never looser than medium
+
+
+def test_tier_holds_are_ordered_high_medium_low() -> None:
+    tiers = {tier: _by_name(tier) for tier in ("low", "medium", "high")}
+    for detector in ("heart_rate_sustained", "respiration_rate_sustained", "spo2_sustained"):
+        low, medium, high = (
+            tiers[t][detector].min_duration_s  # type: ignore[attr-defined]
+            for t in ("low", "medium", "high")
+        )
+        assert high <= medium < low, detector
 
 
 def test_overrides_win_over_the_tier_and_are_validated() -> None:

@@ -21,8 +21,10 @@ from consults import (
     transition_consult,
 )
 from dashboard import create_app
+from dashboard._access import Role
 from eldercare.settings import Settings
 from tests.consults.support import ACTOR, T0, add_alert
+from tests.utils.staff import staff_headers
 
 
 def add_event(
@@ -113,9 +115,16 @@ def test_links_are_visible_from_the_alert_in_the_api(
     add_event(conn, alert_id, "open_consult")
     add_event(conn, alert_id, "open_green_channel")
     apply_alert_hand_offs(conn, now=T0)
+    hospital = staff_headers(conn, Role.SPECIALIST, site_id="demo-hospital")
+    foreign = staff_headers(conn, Role.SPECIALIST, site_id="other-hospital")
     with TestClient(create_app(settings)) as client:
-        headers = {"Authorization": "Bearer test-token"}
-        consults = client.get(f"/api/consults/by-alert/{alert_id}", headers=headers)
-        referrals = client.get(f"/api/referrals/by-alert/{alert_id}", headers=headers)
-    assert consults.status_code == 200 and len(consults.json()) == 1
-    assert referrals.status_code == 200 and len(referrals.json()) == 1
+        consults = client.get(f"/api/consults/by-alert/{alert_id}", headers=hospital)
+        referrals = client.get(f"/api/referrals/by-alert/{alert_id}", headers=hospital)
+        hidden = [
+            client.get(f"/api/{kind}/by-alert/{alert_id}", headers=foreign).status_code
+            for kind in ("consults", "referrals")
+        ]
+    assert consults.status_code == 200 and consults.json() == consults_for_alert(conn, alert_id)
+    assert referrals.status_code == 200 and referrals.json() == referrals_for_alert(conn, alert_id)
+    assert len(consults.json()) == len(referrals.json()) == 1
+    assert hidden == [404, 404]  # another alliance's hospital: no such alert

@@ -3,6 +3,7 @@ certificates, and the API served over HTTPS by `eldercare serve`."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -19,10 +20,12 @@ import psycopg
 import pytest
 import trustme
 
+from dashboard import Role, create_staff
 from eldercare.embedded import wait_for_port
 from eldercare.provisioning import provision_device, write_broker_files
 from eldercare.registry import Bedside, register_site
 from tests.deploy.conftest import WAIT_S, free_port
+from tests.utils.staff import TEST_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_CONF = ROOT / "deploy/mosquitto/mosquitto.conf"
@@ -131,17 +134,42 @@ def test_production_broker_config_serves_tls_with_site_certificates(
     assert not plain_on_tls.connected.wait(2)
 
 
+def _https_json(
+    url: str, context: ssl.SSLContext, *, body: dict[str, str] | None = None, token: str = ""
+) -> tuple[dict[str, Any], list[str]]:
+    """The JSON answer of a GET (or of a POST of `body`) and the cookies the server set."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode() if body is not None else None, headers=headers
+    )
+    with urllib.request.urlopen(request, context=context, timeout=5) as response:
+        assert response.status == 200
+        return json.load(response), response.headers.get_all("Set-Cookie") or []
+
+
 def test_eldercare_serve_speaks_https_with_configured_certificates(
     database_url: str, tmp_path: Path, ca: trustme.CA
 ) -> None:
     _write_certs(ca, tmp_path / "certs", prefix="api-server")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        register_site(conn, site_id="tls-home", name="TLS home", tier="care_home")
+        create_staff(
+            conn,
+            username="nurse.tls",
+            display_name="TLS nurse",
+            role=Role.NURSE,
+            password=TEST_PASSWORD,
+            now=datetime.now(UTC),
+            site_id="tls-home",
+        )
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
     env |= {
         "ELDERCARE_DATABASE_URL": database_url,
         "ELDERCARE_MQTT_URL": "mqtt://127.0.0.1:1",
         "ELDERCARE_API_PORT": str(port),
-        "ELDERCARE_API_TOKEN": "test-token",
         "ELDERCARE_API_SSL_CERTFILE": str(tmp_path / "certs/api-server.crt"),
         "ELDERCARE_API_SSL_KEYFILE": str(tmp_path / "certs/api-server.key"),
         "ELDERCARE_STATE_DIR": str(tmp_path / "state"),
@@ -167,6 +195,17 @@ def test_eldercare_serve_speaks_https_with_configured_certificates(
             except OSError:
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
+        # Staff log in over HTTPS; the session cookie is then never sent over plain HTTP.
+        base = f"https://127.0.0.1:{port}/api"
+        login = {"username": "nurse.tls", "password": TEST_PASSWORD}
+        session, cookies = _https_json(f"{base}/auth/login", context, body=login)
+        [cookie] = cookies
+        assert cookie.startswith("eldercare_session=")
+        assert {"secure", "httponly", "samesite=strict"} <= {
+            part.strip().lower() for part in cookie.split(";")
+        }
+        me, _ = _https_json(f"{base}/auth/me", context, token=session["token"])
+        assert me["username"] == "nurse.tls" and me["home_site_ids"] == ["tls-home"]
         # Plain HTTP to the same port is not served.
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5)

@@ -11,18 +11,22 @@ from pathlib import Path
 
 import psycopg
 
+from analytics import SustainedHeartRate
 from eldercare.db import discover
 
-COMMANDS = ("up", "migrate", "simulate", "ingest", "serve", "detect", "alerts")
+COMMANDS = ("up", "migrate", "simulate", "ingest", "serve", "detect", "alerts", "staff")
 
 
-def eldercare(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def eldercare(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
     return subprocess.run(
         [sys.executable, "-m", "eldercare", *args],
         capture_output=True,
         text=True,
         timeout=120,
+        input=stdin,
         env={**base, "COLUMNS": "200", **(env or {})},
     )
 
@@ -80,7 +84,8 @@ def test_detect_runs_the_detectors_over_a_csv(tmp_path: Path) -> None:
         ("r-1", "tachycardia", "high")
     ]
     assert rows[0]["started_at"] == (start + timedelta(seconds=60)).isoformat()
-    assert rows[0]["detected_at"] == (start + timedelta(seconds=180)).isoformat()
+    hold = timedelta(seconds=SustainedHeartRate().min_duration_s)  # the medium tier's hold
+    assert rows[0]["detected_at"] == (start + timedelta(seconds=60) + hold).isoformat()
 
 
 def test_detect_reports_a_malformed_csv_precisely(tmp_path: Path) -> None:
@@ -89,3 +94,22 @@ def test_detect_reports_a_malformed_csv_precisely(tmp_path: Path) -> None:
     result = eldercare("detect", "--input", str(readings), "--output", str(tmp_path / "f.csv"))
     assert result.returncode == 2
     assert "missing columns resident_id" in result.stderr
+
+
+def test_staff_add_makes_an_account_that_can_log_in(database_url: str) -> None:
+    env = {"ELDERCARE_DATABASE_URL": database_url}
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO sites (site_id, name, tier) VALUES ('home-a', 'A', 'care_home')")
+    add = [
+        "staff", "add", "--username", "admin.a", "--role", "site_admin",
+        "--display-name", "Admin A", "--site", "home-a", "--password-stdin",
+    ]  # fmt: skip
+    result = eldercare(*add, env=env, stdin="a long enough secret\n")
+    assert result.returncode == 0, result.stderr
+    assert "admin.a (site_admin, home-a)" in result.stdout
+    again = eldercare(*add, env=env, stdin="a long enough secret\n")
+    assert again.returncode == 2 and "taken" in again.stderr
+    short = eldercare(*add[:3], "admin.b", *add[4:], env=env, stdin="short\n")
+    assert short.returncode == 2 and "at least 12" in short.stderr
+    listed = eldercare("staff", "list", env=env)
+    assert listed.stdout.split() == ["admin.a", "site_admin", "home-a", "active"]

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 import eldercare.settings as settings_module
 from eldercare.errors import ConfigError
@@ -60,7 +60,7 @@ def test_defaults_without_environment() -> None:
     assert settings.mqtt.url is None
     assert settings.mqtt.namespace == "eldercare"
     assert settings.api.port == 8080
-    assert settings.api.token is None
+    assert settings.api.session_hours == 12
 
 
 def test_keyword_overrides_win_over_environment(
@@ -202,18 +202,6 @@ def test_with_urls_returns_a_copy_and_leaves_the_original_unchanged(tmp_path: Pa
     assert copy.state_dir == tmp_path
     assert original.database.url is None
     assert original.mqtt.url is None
-
-
-def test_api_token_is_secret_and_not_shown_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ELDERCARE_API_TOKEN", "hunter2-token")
-
-    settings = load_settings()
-
-    assert isinstance(settings.api.token, SecretStr)
-    assert settings.api.token.get_secret_value() == "hunter2-token"
-    assert "hunter2-token" not in repr(settings)
-    assert "hunter2-token" not in str(settings)
-    assert "hunter2-token" not in repr(settings.api)
 
 
 def test_mqtt_url_with_port_zero_is_refused() -> None:

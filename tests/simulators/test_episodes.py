@@ -9,6 +9,7 @@ import pytest
 
 from devices import Metric, SleepState
 from simulators import (
+    CUFF_REPEAT_DELAY_S,
     HARD_NEGATIVES,
     EpisodeSpec,
     EpisodeType,
@@ -250,3 +251,86 @@ def test_every_type_can_be_injected_alone(kind: EpisodeType) -> None:
     (label,) = scenario.labels
     assert label.type is kind
     assert label.onset >= scenario.config.start
+
+
+def _valid_cuff_readings(scenario: Scenario, label: Label) -> list[tuple[datetime, float, float]]:
+    """(ts, systolic, diastolic) of the cuff readings in the episode window (motion-spoiled
+    readings carry no pressure and are not readings)."""
+    systolic = dict(series(scenario.messages, label.device_id, Metric.SYSTOLIC_BP))
+    diastolic = dict(series(scenario.messages, label.device_id, Metric.DIASTOLIC_BP))
+    return [
+        (ts, value, diastolic[ts])
+        for ts, value in sorted(systolic.items())
+        if label.onset <= ts < label.offset
+    ]
+
+
+def test_hypertensive_crisis_is_dated_at_the_confirming_cuff_reading(
+    episode_scenario: Scenario,
+) -> None:
+    crisis = _label(episode_scenario, EpisodeType.HYPERTENSIVE_CRISIS)
+    readings = _valid_cuff_readings(episode_scenario, crisis)
+    in_crisis = [(ts, s > 180 or d > 120) for ts, s, d in readings]
+    # The first two consecutive readings in the crisis range: the label is the second one.
+    confirming = next(
+        ts
+        for (_, first), (ts, second) in zip(in_crisis, in_crisis[1:], strict=False)
+        if first and second
+    )
+    assert crisis.definition_met_at == confirming
+    # The confirmation is the cuff's repeat of the first out-of-range reading, a minute later.
+    times = [ts for ts, _ in in_crisis]
+    previous = times[times.index(confirming) - 1]
+    assert confirming - previous == timedelta(seconds=CUFF_REPEAT_DELAY_S)
+    # Well after the pressure crossed 180 in the model: the cuff had not read it yet.
+    assert crisis.definition_met_at - crisis.onset >= timedelta(minutes=15)
+
+
+def test_hypotension_is_dated_at_the_first_cuff_reading_that_shows_it(
+    episode_scenario: Scenario,
+) -> None:
+    low = _label(episode_scenario, EpisodeType.HYPOTENSION)
+    readings = _valid_cuff_readings(episode_scenario, low)
+    first = next(ts for ts, systolic, _ in readings if systolic <= 90)
+    assert low.definition_met_at == first
+
+
+def test_continuous_vitals_are_dated_at_a_sample_the_bed_sensor_sent(
+    episode_scenario: Scenario,
+) -> None:
+    for kind, metric in (
+        (EpisodeType.TACHYCARDIA, Metric.HEART_RATE),
+        (EpisodeType.LOW_RESPIRATION, Metric.RESPIRATION_RATE),
+    ):
+        label = _label(episode_scenario, kind)
+        sent = {ts for ts, _ in series(episode_scenario.messages, label.device_id, metric)}
+        assert label.definition_met_at in sent
+
+
+def test_an_episode_no_cuff_reading_confirms_has_no_definition_time() -> None:
+    # A 30 min crisis that only one cuff reading caught, on its way down: the cuff's repeat a
+    # minute later read below the crisis range, so nothing a device sent met the definition (two
+    # consecutive readings) and the label says so instead of dating the model's crossing; the
+    # evaluation counts it as unobserved.
+    scenario = build_scenario(
+        ScenarioConfig(
+            start=datetime(2026, 11, 24, 12, tzinfo=UTC),
+            duration_s=3 * 3600,
+            residents=1,
+            seed=24,
+            devices=("bp_cuff",),
+            episodes=(
+                EpisodeSpec(
+                    type=EpisodeType.HYPERTENSIVE_CRISIS, resident=0, onset_s=600, duration_s=1800
+                ),
+            ),
+        )
+    )
+    (label,) = scenario.labels
+    readings = _valid_cuff_readings(scenario, label)
+    in_range = [ts for ts, s, d in readings if s > 180 or d > 120]
+    assert len(in_range) == 1  # one reading, unconfirmed
+    assert [ts for ts, _, _ in readings if ts > in_range[0]][:1] == [
+        in_range[0] + timedelta(seconds=60)
+    ]  # the repeat came and disagreed
+    assert label.definition_met_at is None

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from devices import Metric, ProbeState, Stream, decode_status
-from simulators import FaultRates, FaultType, Scenario, ScenarioConfig, build_scenario
+from simulators import (
+    FaultRates,
+    FaultType,
+    Scenario,
+    ScenarioConfig,
+    build_scenario,
+    write_faults_csv,
+)
 from tests.simulators.conftest import by_device, series
 
 START = datetime(2026, 11, 24, 22, 0, tzinfo=UTC)
@@ -190,3 +199,69 @@ def test_fault_rates_parse_from_the_command_line() -> None:
     )
     with pytest.raises(ValueError, match="packet_los"):
         FaultRates.parse("packet_los=0.1")
+
+
+def test_fault_windows_record_the_samples_they_changed() -> None:
+    config = ScenarioConfig(
+        start=datetime(2026, 11, 24, 20, tzinfo=UTC),
+        duration_s=6 * 3600,
+        residents=2,
+        seed=6,
+        faults=FaultRates(
+            silence_per_day=8.0,
+            stuck_value_per_day=8.0,
+            probe_off_per_day=8.0,
+            poor_signal_per_day=8.0,
+        ),
+    )
+    scenario = build_scenario(config)
+    kinds = {FaultType.SILENCE, FaultType.STUCK_VALUE, FaultType.PROBE_OFF, FaultType.POOR_SIGNAL}
+    observed = [f for f in scenario.faults if f.observed_start is not None]
+    assert {f.type for f in observed} >= {FaultType.SILENCE, FaultType.POOR_SIGNAL}
+    for fault in scenario.faults:
+        if fault.type not in kinds:
+            assert fault.observed_start is None
+        if fault.observed_start is None:
+            continue
+        assert fault.observed_end is not None
+        assert fault.start <= fault.observed_start <= fault.observed_end < fault.end
+    for fault in observed:
+        assert fault.observed_start is not None and fault.observed_end is not None
+        sent = [
+            s.device_ts
+            for m in scenario.messages
+            if m.device_id == fault.device_id
+            for s in m.samples
+        ]
+        if fault.type is FaultType.SILENCE:
+            assert not [ts for ts in sent if fault.observed_start <= ts <= fault.observed_end]
+        if fault.type is FaultType.POOR_SIGNAL:
+            quality = [
+                v
+                for m in scenario.messages
+                if m.device_id == fault.device_id
+                for s in m.samples
+                if fault.observed_start <= s.device_ts <= fault.observed_end
+                for metric, v in s.values
+                if metric is Metric.SIGNAL_QUALITY
+            ]
+            assert quality and max(quality) < 0.5
+
+
+def test_faults_csv_has_the_observed_span(tmp_path: Path) -> None:
+    scenario = build_scenario(
+        ScenarioConfig(
+            start=datetime(2026, 11, 24, 20, tzinfo=UTC),
+            duration_s=2 * 3600,
+            residents=1,
+            seed=2,
+            faults=FaultRates(silence_per_day=24.0),
+        )
+    )
+    path = tmp_path / "faults.csv"
+    with path.open("w", newline="") as handle:
+        write_faults_csv(scenario.faults, handle)
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and set(rows[0]) >= {"observed_start", "observed_end"}
+    assert any(row["observed_start"] for row in rows)

@@ -6,13 +6,14 @@ import csv
 import io
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from devices import Metric, Stream
 from simulators import (
+    CUFF_REPEAT_DELAY_S,
     LABELS_HEADER,
     READINGS_HEADER,
     EpisodeSpec,
@@ -20,6 +21,7 @@ from simulators import (
     FaultRates,
     ScenarioConfig,
     build_scenario,
+    cuff_alarm,
     write_labels_csv,
     write_readings_csv,
 )
@@ -74,6 +76,51 @@ def test_residents_have_every_device_and_registrable_bedsides() -> None:
         assert models == ["smart_mattress", "smart_pillow", "bp_cuff", "fingertip_oximeter"]
         assert {b.resident_id for b in resident.bedsides} == {resident.profile.resident_id}
         assert {b.risk_tier for b in resident.bedsides} == {str(resident.profile.risk_tier)}
+
+
+def test_the_cuff_repeats_each_out_of_range_reading_once_and_keeps_its_schedule() -> None:
+    # Hypotension (several low readings in a row) and a spurious high reading on one cuff.
+    scenario = build_scenario(
+        ScenarioConfig(
+            start=START,
+            duration_s=6 * 3600,
+            residents=1,
+            seed=5,
+            devices=("bp_cuff",),
+            episodes=(
+                EpisodeSpec(type=EpisodeType.HYPOTENSION, resident=0, onset_s=1200),
+                EpisodeSpec(type=EpisodeType.SPURIOUS_BP, resident=0, onset_s=4.5 * 3600),
+            ),
+        )
+    )
+    interval = scenario.residents[0].profile.bp_interval_s
+    # Every cuff sample, motion-spoiled ones (cuff_status only) included, in time order.
+    readings = sorted(
+        (sample.device_ts, dict(sample.values))
+        for message in scenario.messages
+        if message.stream is Stream.BP
+        for sample in message.samples
+    )
+    first = readings[0][0]
+    scheduled = [
+        (ts, values) for ts, values in readings if (ts - first).total_seconds() % interval == 0
+    ]
+    # The schedule is unchanged: one reading per slot from the first to the end of the run.
+    slots = [ts for ts, _ in scheduled]
+    assert slots == [first + timedelta(seconds=k * interval) for k in range(len(slots))]
+    assert first + timedelta(seconds=len(slots) * interval) >= START + timedelta(hours=6)
+    repeat = timedelta(seconds=CUFF_REPEAT_DELAY_S)
+    alarms = [ts for ts, values in scheduled if cuff_alarm(values)]
+    repeats = [(ts, values) for ts, values in readings if ts not in set(slots)]
+    # Exactly one extra reading per out-of-range scheduled reading, CUFF_REPEAT_DELAY_S later.
+    assert [ts for ts, _ in repeats] == [ts + repeat for ts in alarms]
+    assert any(values[Metric.SYSTOLIC_BP] <= 90 for ts, values in scheduled if ts in alarms)
+    (spurious,) = [label for label in scenario.labels if label.type is EpisodeType.SPURIOUS_BP]
+    assert spurious.onset in alarms
+    # The repeat of the spurious reading reads normal: the artefact is not confirmed.
+    assert not cuff_alarm(dict(repeats)[spurious.onset + repeat])
+    # A repeat that is itself out of range is not repeated again (no loop).
+    assert any(cuff_alarm(values) for _, values in repeats)
 
 
 def test_readings_csv_has_the_agreed_header_and_one_row_per_sample() -> None:

@@ -6,7 +6,7 @@ network's access and escalation rules. Storage functions take a connection and a
 `ConsultsWorker` (``eldercare consults``) runs the policy and the deadline escalation.
 """
 
-from consults._audit import AuditEntry, audit_trail
+from consults._audit import AuditEntry, audit_count, audit_trail
 from consults._consults import (
     Advice,
     AdviceAction,
@@ -134,6 +134,7 @@ __all__ = [
     "answer_consult",
     "apply_alert_hand_offs",
     "apply_green_channel_policy",
+    "audit_count",
     "audit_trail",
     "back_refer",
     "build_snapshot",

@@ -76,11 +76,27 @@ def record_transition(conn: psycopg.Connection, move: Transition, **detail: Any)
     )
 
 
-def audit_trail(conn: psycopg.Connection, entity: str, entity_id: str | int) -> list[AuditEntry]:
-    """Every recorded change of one consult, referral, resident or follow-up, oldest first."""
+def audit_trail(
+    conn: psycopg.Connection,
+    entity: str,
+    entity_id: str | int,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+) -> list[AuditEntry]:
+    """The recorded changes of one consult, referral, resident or follow-up, oldest first."""
     cur = conn.cursor(row_factory=class_row(AuditEntry))
     return cur.execute(
         "SELECT audit_id, entity, entity_id, action, from_status, to_status, actor, at, detail"
-        " FROM consults_audit WHERE entity = %s AND entity_id = %s ORDER BY audit_id",
-        (entity, str(entity_id)),
+        " FROM consults_audit WHERE entity = %s AND entity_id = %s ORDER BY audit_id"
+        " OFFSET %s LIMIT %s",
+        (entity, str(entity_id), offset, limit),
     ).fetchall()
+
+
+def audit_count(conn: psycopg.Connection, entity: str, entity_id: str | int) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM consults_audit WHERE entity = %s AND entity_id = %s",
+        (entity, str(entity_id)),
+    ).fetchone()
+    return int(row[0]) if row else 0

@@ -21,7 +21,7 @@ from enum import StrEnum
 import numpy as np
 
 from devices import Metric, SleepPosture, SleepState
-from simulators._physiology import ResidentProfile, Truth
+from simulators._physiology import ResidentProfile, RiskTier, Truth
 
 
 class EpisodeType(StrEnum):
@@ -68,9 +68,19 @@ QSOFA_RR, QSOFA_SBP = 22.0, 100.0
 # Prolonged night bed exit: no published threshold; care-home protocols commonly check a resident
 # not back within 15-30 min. Project definition: out of bed for 20 min at night.
 NIGHT_EXIT_S = 20 * 60
-# Immobility: NICE CG179 asks at-risk adults to change position at least every 6 h (every 4 h at
-# high risk); two-hourly turning is the traditional nursing schedule. Project definition: 2 h.
-IMMOBILITY_S = 2 * 3600
+# Immobility: no turn within the resident's own repositioning interval, the one their care plan
+# (and their risk tier's turn reminder) sets. NICE CG179 (2014) 1.1.17-1.1.18 asks adults at risk
+# to change position at least every 6 h, at high risk every 4 h; EPUAP/NPIAP/PPPIA 2019 asks for an
+# individualised frequency. Project care plans: two-hourly turns (the traditional nursing schedule)
+# at medium and high risk, four-hourly at low risk. A 2 h definition for every resident made a
+# low-risk resident's correct silence at 2 h a missed episode. The episode lasts one hour beyond
+# the interval, so a reminder at the interval falls inside it.
+IMMOBILITY_S: dict[RiskTier, int] = {
+    RiskTier.LOW: 4 * 3600,
+    RiskTier.MEDIUM: 2 * 3600,
+    RiskTier.HIGH: 2 * 3600,
+}
+IMMOBILITY_OBSERVE_S = 3600
 # Gradual deterioration: project definition, not a published threshold: heart rate +12 /min and
 # respiration +2.5 /min over the resident's baseline, while every single value stays in NEWS2 <= 2.
 DETERIORATION_HR, DETERIORATION_RR = 12.0, 2.5
@@ -84,7 +94,8 @@ DEFAULT_DURATION_S: dict[EpisodeType, float] = {
     EpisodeType.HYPOTENSION: 3 * 3600,
     EpisodeType.SEPSIS_LIKE: 6 * 3600,
     EpisodeType.NIGHT_BED_EXIT: 45 * 60,
-    EpisodeType.IMMOBILITY: 3 * 3600,
+    # The longest (low risk); `resolve` shortens it to the resident's interval + 1 h.
+    EpisodeType.IMMOBILITY: max(IMMOBILITY_S.values()) + IMMOBILITY_OBSERVE_S,
     EpisodeType.GRADUAL_DETERIORATION: 48 * 3600,
     EpisodeType.POSTURE_HR_RISE: 120,
     EpisodeType.MOTION_SPIKE: 12,
@@ -240,6 +251,8 @@ def resolve(
         offset = onset + int(min(spec.length_s, 600))
     elif kind is EpisodeType.SHORT_NETWORK_GAP:
         offset = onset + int(min(spec.length_s, 180))
+    elif kind is EpisodeType.IMMOBILITY and spec.duration_s is None:
+        offset = onset + IMMOBILITY_S[p.risk_tier] + IMMOBILITY_OBSERVE_S
     return Episode(
         episode_id=episode_id,
         spec=spec,
@@ -383,8 +396,9 @@ def effect(
 def definition_mask(ep: Episode, profile: ResidentProfile) -> np.ndarray | None:
     """Per second of [onset, offset): does the noise-free physiology meet the definition?
 
-    None for hard negatives. Definitions that accumulate (5 apneas, 20 min out of bed, 2 h without
-    turning) stay met from the moment they are met until the episode ends."""
+    None for hard negatives. Definitions that accumulate (5 apneas, 20 min out of bed, the
+    resident's repositioning interval without turning) stay met from the moment they are met
+    until the episode ends."""
     kind = ep.type
     if kind in HARD_NEGATIVES:
         return None
@@ -392,7 +406,7 @@ def definition_mask(ep: Episode, profile: ResidentProfile) -> np.ndarray | None:
     if kind is EpisodeType.NIGHT_BED_EXIT:
         return t >= ep.onset + NIGHT_EXIT_S
     if kind is EpisodeType.IMMOBILITY:
-        return t >= ep.onset + IMMOBILITY_S
+        return t >= ep.onset + IMMOBILITY_S[profile.risk_tier]
     if kind is EpisodeType.APNEA_CLUSTER:
         qualifying = [begin for begin, end in ep.apneas if end - begin >= APNEA_MIN_S]
         for i in range(APNEAS_FOR_CLUSTER - 1, len(qualifying)):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -467,7 +467,7 @@ class _Device:
         )
 
 
-def cuff_alarm(values: dict[Metric, float]) -> bool:
+def cuff_alarm(values: Mapping[Metric, float]) -> bool:
     """Is this cuff reading valid and outside the alarm limits (low or high)?"""
     systolic = values.get(Metric.SYSTOLIC_BP)
     if systolic is None or values.get(Metric.CUFF_STATUS) != CuffStatus.OK:

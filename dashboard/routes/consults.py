@@ -29,6 +29,7 @@ from consults import (
     ReferralPriority,
     TaskStatus,
     answer_consult,
+    audit_count,
     audit_trail,
     consult_bundle,
     consults_for_alert,
@@ -51,10 +52,12 @@ from dashboard._deps import (
 __all__ = [
     "ANSWERING_MOVES",
     "AuditPublic",
+    "AuditTrailPublic",
     "CaseAnswerer",
     "CaseViewer",
     "NowDep",
     "StatusChange",
+    "audit_page",
     "consults_errors",
     "get_now",
     "require_case_alert",
@@ -211,6 +214,22 @@ class AuditPublic(BaseModel):
     actor: str
     at: datetime
     detail: dict[str, Any]
+
+
+class AuditTrailPublic(BaseModel):
+    data: list[AuditPublic]
+    count: int
+
+
+def audit_page(
+    conn: psycopg.Connection, entity: str, entity_id: str | int, *, offset: int, limit: int
+) -> AuditTrailPublic:
+    """One page of a consult's, referral's or resident's audit trail, oldest first."""
+    rows = audit_trail(conn, entity, entity_id, offset=offset, limit=limit)
+    return AuditTrailPublic(
+        data=[AuditPublic.model_validate(e) for e in rows],
+        count=audit_count(conn, entity, entity_id),
+    )
 
 
 def _alert_resident(conn: psycopg.Connection, alert_id: int) -> str:
@@ -393,10 +412,15 @@ def reply_to_consult(
 
 @router.get("/{consult_id}/audit")
 def consult_audit(
-    consult_id: int, staff: CaseViewer, conn: ConnDep, access: AuditDep
-) -> list[AuditPublic]:
+    consult_id: int,
+    staff: CaseViewer,
+    conn: ConnDep,
+    access: AuditDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AuditTrailPublic:
     visible_consult(conn, staff, access, consult_id)
-    return [AuditPublic.model_validate(e) for e in audit_trail(conn, "consult", consult_id)]
+    return audit_page(conn, "consult", consult_id, offset=offset, limit=limit)
 
 
 @router.get("/{consult_id}/fhir")

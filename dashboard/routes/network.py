@@ -20,7 +20,6 @@ from consults import (
     DeadlineRisk,
     NotFound,
     RiskTier,
-    audit_trail,
     complete_follow_up,
     effective_thresholds,
     follow_ups,
@@ -40,7 +39,7 @@ from dashboard._deps import (
     permit,
     require_resident,
 )
-from dashboard.routes.consults import AuditPublic, CaseViewer, consults_errors
+from dashboard.routes.consults import AuditTrailPublic, CaseViewer, audit_page, consults_errors
 
 router = APIRouter(prefix="/network", tags=["network"])
 
@@ -154,10 +153,16 @@ def read_thresholds(
 
 @router.get("/residents/{resident_id}/audit")
 def resident_audit(
-    resident_id: str, staff: RecordReader, conn: ConnDep, access: AuditDep
-) -> list[AuditPublic]:
+    resident_id: str,
+    staff: RecordReader,
+    conn: ConnDep,
+    access: AuditDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AuditTrailPublic:
+    """Risk-tier, threshold and follow-up changes of one resident, oldest first."""
     require_resident(conn, staff, access, resident_id)
-    return [AuditPublic.model_validate(e) for e in audit_trail(conn, "resident", resident_id)]
+    return audit_page(conn, "resident", resident_id, offset=offset, limit=limit)
 
 
 @router.get("/residents/{resident_id}/fhir")

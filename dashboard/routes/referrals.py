@@ -23,7 +23,6 @@ from consults import (
     RehabPlan,
     RiskTier,
     TaskStatus,
-    audit_trail,
     back_refer,
     get_referral,
     list_referrals,
@@ -36,10 +35,11 @@ from dashboard._access import Permission, StaffIdentity
 from dashboard._deps import AccessRecord, AuditDep, ConnDep, NowDep, not_found, permit
 from dashboard.routes.consults import (
     ANSWERING_MOVES,
-    AuditPublic,
+    AuditTrailPublic,
     CaseAnswerer,
     CaseViewer,
     StatusChange,
+    audit_page,
     consults_errors,
     require_case_alert,
     require_home_resident,
@@ -298,10 +298,15 @@ def create_back_referral(
 
 @router.get("/{referral_id}/audit")
 def referral_audit(
-    referral_id: int, staff: CaseViewer, conn: ConnDep, access: AuditDep
-) -> list[AuditPublic]:
+    referral_id: int,
+    staff: CaseViewer,
+    conn: ConnDep,
+    access: AuditDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AuditTrailPublic:
     visible_referral(conn, staff, access, referral_id)
-    return [AuditPublic.model_validate(e) for e in audit_trail(conn, "referral", referral_id)]
+    return audit_page(conn, "referral", referral_id, offset=offset, limit=limit)
 
 
 @router.get("/{referral_id}/fhir")

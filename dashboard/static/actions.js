@@ -1,6 +1,7 @@
-// Actions shared by the alert inbox and the resident page: acknowledge, resolve with a note,
-// escalate, request a consult, refer (incl. the green channel). The server takes the acting
-// person from the login: no body names the actor.
+// Actions shared by the alert inbox, the resident page and the board: acknowledge, resolve with
+// a note, escalate, request a consult, refer (incl. the green channel), change a risk tier, refer
+// back down with a rehabilitation plan. The server takes the acting person from the login: no
+// body names the actor.
 
 import { api } from "/static/api.js";
 import { dialog, field, h, toast } from "/static/dom.js";
@@ -8,6 +9,11 @@ import { t, term } from "/static/i18n.js";
 
 const URGENCIES = ["routine", "urgent", "emergency"];
 const PRIORITIES = ["routine", "urgent", "green_channel"];
+const RISK_TIERS = ["low", "medium", "high"];
+// The server's limit for a temporary tier or threshold period (RiskTierChange, BackReferralCreate).
+const MAX_DAYS = 365;
+// A back-referral's default periods, as the server's BackReferralCreate defaults them.
+const BACK_REFERRAL_DAYS = 14;
 
 function choice(name, prefix, values, selected) {
   return h("select", { name, "data-testid": `select-${name}` }, values.map((v) => h("option", { value: v, selected: v === selected }, term(prefix, v))));
@@ -90,6 +96,84 @@ export async function requestReferral({ residentId, alertId = null, priority = "
   const body = { resident_id: residentId, priority: values.priority, reason: values.reason };
   if (alertId) body.alert_ids = [alertId];
   return done(api("/api/referrals", { method: "POST", body }), t("resident.refer"));
+}
+
+function days(name, value = "") {
+  return h("input", { name, type: "number", min: 1, max: MAX_DAYS, step: 1, value, "data-testid": `input-${name}` });
+}
+
+/** Set a resident's risk tier, for good or for N days; the server answers with the thresholds now in force. */
+export async function changeRiskTier({ residentId, current }) {
+  const values = await dialog({
+    title: t("resident.risk.title"),
+    hint: t("resident.risk.hint"),
+    fields: [
+      field(t("resident.risk.tier"), choice("tier", "risk", RISK_TIERS, current)),
+      field(t("resident.risk.days"), days("days")),
+      field(t("resident.risk.reason"), text("reason")),
+    ],
+    submit: t("common.save"),
+    cancel: t("common.cancel"),
+    testid: "risk-dialog",
+  });
+  if (!values) return null;
+  const body = { tier: values.tier };
+  if (values.days) body.days = Number(values.days);
+  if (values.reason.trim()) body.reason = values.reason.trim();
+  return done(api(`/api/network/residents/${encodeURIComponent(residentId)}/risk-tier`, { method: "PUT", body }), t("resident.risk.change"));
+}
+
+/** "name = value" lines as {name: number}; throws naming the first line it cannot read. */
+function parseThresholds(source) {
+  const values = {};
+  for (const line of source.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    const match = /^([\w.]+)\s*[=:：]\s*(-?\d+(?:\.\d+)?)$/.exec(line);
+    if (!match) throw new Error(t("backref.bad_threshold", { line }));
+    values[match[1]] = Number(match[2]);
+  }
+  return values;
+}
+
+/** The site holding a referral up refers the resident back down with a rehabilitation plan. */
+export async function backRefer(referralId) {
+  const values = await dialog({
+    title: t("backref.title"),
+    hint: t("backref.hint"),
+    fields: [
+      field(t("backref.summary"), text("summary", { required: true })),
+      field(t("backref.goals"), text("goals")),
+      field(t("backref.instructions"), text("instructions")),
+      h(
+        "div",
+        { class: "field-row" },
+        field(t("backref.raise_tier"), h("select", { name: "raise_risk_tier_to", "data-testid": "select-raise_risk_tier_to" }, h("option", { value: "" }, t("backref.raise_tier.none")), RISK_TIERS.map((v) => h("option", { value: v }, term("risk", v))))),
+        field(t("backref.risk_days"), days("risk_days", BACK_REFERRAL_DAYS)),
+      ),
+      field(t("backref.thresholds"), h("textarea", { name: "thresholds", rows: 2, placeholder: "heart_rate_sustained.high_bpm = 110", "data-testid": "input-thresholds" })),
+      field(t("backref.thresholds_days"), days("thresholds_days", BACK_REFERRAL_DAYS)),
+    ],
+    submit: t("common.send"),
+    cancel: t("common.cancel"),
+    testid: "back-referral-dialog",
+  });
+  if (!values) return null;
+  let thresholds;
+  try {
+    thresholds = parseThresholds(values.thresholds);
+  } catch (error) {
+    toast(error.message, "error");
+    return null;
+  }
+  const body = {
+    summary: values.summary.trim(),
+    goals: values.goals.split("\n").map((g) => g.trim()).filter(Boolean),
+    instructions: values.instructions.trim(),
+    thresholds,
+  };
+  if (values.raise_risk_tier_to) body.raise_risk_tier_to = values.raise_risk_tier_to;
+  if (values.risk_days) body.risk_days = Number(values.risk_days);
+  if (values.thresholds_days) body.thresholds_days = Number(values.thresholds_days);
+  return done(api(`/api/referrals/${referralId}/back-referral`, { method: "POST", body }), t("board.back_refer"));
 }
 
 /** The action buttons for one unresolved alert, as the user's permissions allow. */

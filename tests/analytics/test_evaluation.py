@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,12 +14,19 @@ from analytics import (
     Channel,
     Finding,
     LabelledEpisode,
+    ResidentSample,
     Severity,
+    detectors_for,
     merge_alerts,
+    observed_spans,
     read_labels_csv,
+    run_batch,
     score,
 )
+from devices import Stream
 from eldercare.errors import ConfigError
+from simulators import EpisodeSpec, EpisodeType, RiskTier, ScenarioConfig, ScenarioRun
+from simulators import build_scenario as build
 from tests.analytics.support import T0, at
 
 
@@ -128,6 +135,64 @@ def test_targets_are_checked() -> None:
         "bed-exit precision >= 0.70": False,
     }
     assert "target bed-exit precision >= 0.70: NOT met" in report.format()
+
+
+def test_immobility_is_labelled_at_the_residents_own_turn_interval() -> None:
+    """Reproduces the evaluation's two missed immobility episodes (seed 4, both low risk): the label
+    said "2 h without turning" for everyone, the episode lasted 3 h, and a low-risk resident's
+    reminder comes at 4 h (NICE CG179), so the detector was right to stay quiet and was scored as
+    missing. The label now follows the resident's repositioning interval."""
+    night = datetime(2026, 11, 24, 22, 0, tzinfo=UTC)
+
+    def first_resident(seed: int) -> RiskTier:
+        config = ScenarioConfig(start=night, residents=1, seed=seed)
+        return ScenarioRun(config).residents[0].profile.risk_tier
+
+    seed = next(s for s in range(1, 100) if first_resident(s) is RiskTier.LOW)
+    onset = 1800
+    scenario = build(
+        ScenarioConfig(
+            start=night,
+            duration_s=onset + 6 * 3600,
+            residents=1,
+            seed=seed,
+            devices=("smart_mattress", "smart_pillow"),
+            episodes=(EpisodeSpec(type=EpisodeType.IMMOBILITY, resident=0, onset_s=onset),),
+        )
+    )
+    (still,) = scenario.labels
+    interval = {d.name: d for d in detectors_for("low")}["immobility"].turn_interval_s
+    assert still.definition_met_at == still.onset + timedelta(seconds=interval)
+    assert still.offset > still.definition_met_at  # a reminder at the interval can fall inside
+    samples = [
+        ResidentSample(
+            ts=sample.device_ts,
+            resident_id=message.resident_id,
+            device_id=message.device_id,
+            metric=metric,
+            value=value,
+        )
+        for message in scenario.messages
+        if message.stream is not Stream.STATUS
+        for sample in message.samples
+        for metric, value in sample.values
+    ]
+    findings = run_batch(samples, detectors=detectors_for("low"))
+    episodes = [
+        LabelledEpisode(
+            episode_id=still.episode_id,
+            type=str(still.type),
+            resident_id=still.resident_id,
+            device_id=still.device_id,
+            onset=still.onset,
+            offset=still.offset,
+            definition_met_at=still.definition_met_at,
+            hard_negative=still.hard_negative,
+        )
+    ]
+    report = score(findings, episodes, spans=observed_spans(samples))
+    (row,) = [t for t in report.types if t.type == "immobility"]
+    assert (row.episodes, row.detected, row.alerts, row.true_alerts) == (1, 1, 1, 1)
 
 
 LABELS_HEADER = (

@@ -14,66 +14,31 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, expect
 
-from consults import add_alliance, add_member, seed_demo_network
 from dashboard._access import Role
-from dashboard._staff_store import create_staff
-from eldercare.registry import register_bedside, register_site
 from eldercare.settings import Settings
-from simulators import Episode, SimulatedBed, WardPublisher, demo_ward
+from simulators import SimulatedBed, WardPublisher
 from tests.browser.conftest import screenshot
+from tests.browser.helpers import (
+    FOREIGN_HOME,
+    HOME,
+    HOSPITAL,
+    VIEWPORT,
+    logged_in,
+    network,
+    user,
+    ward,
+)
 from tests.utils.pipeline import pipeline
 from tests.utils.staff import TEST_PASSWORD
 
-HOME = "demo-care-home"
-HOSPITAL = "demo-hospital"  # the demo alliance's tertiary hospital: the green channel's target
-FOREIGN_HOME = "west-home"  # a care home in another alliance
 SIMULATED_S = 330  # device seconds: onset at 60 s, detection after the 120 s hold
 SPEED = 60.0
 # The tile must appear this soon after the simulation starts (5.5 s of device time to publish,
 # then ingest, detection, alerting and the stream's push).
 TILE_WITHIN_S = 30
 log = logging.getLogger(__name__)
-
-
-def _network(conn: psycopg.Connection, now: datetime) -> None:
-    seed_demo_network(conn, now=now)
-    register_site(conn, site_id=FOREIGN_HOME, name="Westside care home", tier="care_home")
-    add_alliance(
-        conn,
-        alliance_id="west-alliance",
-        name="Westside alliance",
-        coordinator_name="Westside coordinator",
-        actor="test",
-        now=now,
-    )
-    add_member(conn, alliance_id="west-alliance", site_id=FOREIGN_HOME, actor="test", now=now)
-
-
-def _ward(conn: psycopg.Connection, since: datetime) -> list[SimulatedBed]:
-    beds = demo_ward(
-        site_id=HOME,
-        residents=4,
-        seed=7,
-        episodes={0: (Episode(kind="tachycardia", onset_s=60, duration_s=240),)},
-    )
-    for bed in beds:
-        register_bedside(conn, bed.bedside, since=since)
-    return beds
-
-
-def _user(conn: psycopg.Connection, username: str, name: str, role: Role, site_id: str) -> str:
-    create_staff(
-        conn,
-        username=username,
-        display_name=name,
-        role=role,
-        password=TEST_PASSWORD,
-        now=datetime.now(UTC),
-        site_id=site_id,
-    )
-    return username
 
 
 @contextmanager
@@ -93,34 +58,18 @@ def publishing(beds: list[SimulatedBed], settings: Settings, start: datetime) ->
         publisher.close()
 
 
-@contextmanager
-def logged_in(browser: Browser, base_url: str, username: str) -> Iterator[Page]:
-    """A fresh browser context (its own cookie jar) logged in through the form."""
-    context: BrowserContext = browser.new_context(viewport={"width": 1440, "height": 900})
-    try:
-        page = context.new_page()
-        page.goto(base_url)
-        page.get_by_test_id("login-username").fill(username)
-        page.get_by_test_id("login-password").fill(TEST_PASSWORD)
-        page.get_by_test_id("login-submit").click()
-        expect(page.locator("#topbar")).to_be_visible(timeout=15_000)
-        yield page
-    finally:
-        context.close()
-
-
 def test_alert_to_green_channel_referral_across_sites(
     settings: Settings, conn: psycopg.Connection, browser: Browser, base_url: str
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    _network(conn, now)
+    network(conn, now)
     # Device time ends about now, so the charts and the ward show the episode as recent.
     start = now - timedelta(seconds=SIMULATED_S)
-    beds = _ward(conn, since=start - timedelta(days=1))
+    beds = ward(conn, since=start - timedelta(days=1))
     resident = beds[0].bedside.resident_id
-    nurse = _user(conn, "wang-charge", "王护士长", Role.CHARGE_NURSE, HOME)
-    specialist = _user(conn, "dr-chen", "陈伟医生", Role.SPECIALIST, HOSPITAL)
-    outsider = _user(conn, "west-nurse", "李护士长", Role.CHARGE_NURSE, FOREIGN_HOME)
+    nurse = user(conn, "wang-charge", "王护士长", Role.CHARGE_NURSE, HOME)
+    specialist = user(conn, "dr-chen", "陈伟医生", Role.SPECIALIST, HOSPITAL)
+    outsider = user(conn, "west-nurse", "李护士长", Role.CHARGE_NURSE, FOREIGN_HOME)
 
     with pipeline(settings), logged_in(browser, base_url, nurse) as page:
         # (1) logged in through the form; the ward page is the nurse's first page.
@@ -213,10 +162,10 @@ def test_language_switch_changes_visible_strings(
     settings: Settings, conn: psycopg.Connection, browser: Browser, base_url: str
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    _network(conn, now)
-    beds = _ward(conn, since=now - timedelta(days=1))
-    nurse = _user(conn, "zhao-charge", "赵护士长", Role.CHARGE_NURSE, HOME)
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    network(conn, now)
+    beds = ward(conn, since=now - timedelta(days=1))
+    nurse = user(conn, "zhao-charge", "赵护士长", Role.CHARGE_NURSE, HOME)
+    context = browser.new_context(viewport=VIEWPORT)
     try:
         page = context.new_page()
         page.goto(base_url)

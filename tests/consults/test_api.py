@@ -184,8 +184,13 @@ def test_consult_from_alert_to_referral_and_back(
     assert (task["status"], task["priority"]) == ("completed", "stat")
     assert client.get(f"/api/referrals/{rid}/fhir", headers=foreign).status_code == 404
     audit = client.get(f"/api/referrals/{rid}/audit", headers=nurse).json()
-    assert [a["to_status"] for a in audit] == ["requested", "accepted", "in-progress", "completed"]
-    assert {a["actor"] for a in audit} == {"dr.chen"}
+    assert [a["to_status"] for a in audit["data"]] == [
+        "requested",
+        "accepted",
+        "in-progress",
+        "completed",
+    ]
+    assert {a["actor"] for a in audit["data"]} == {"dr.chen"} and audit["count"] == 4
     # The access audit names the resident of every case read.
     reads = conn.execute(
         "SELECT DISTINCT resident_id FROM access_audit WHERE username = 'dr.chen'"
@@ -305,7 +310,7 @@ def test_risk_tier_follow_ups_and_resident_export(
     assert changed.status_code == 200, changed.text
     assert changed.json()["heart_rate_sustained.min_duration_s"] == 60  # the high tier tightens
     audit = client.get("/api/network/residents/r1/audit", headers=nurse).json()
-    assert ("risk_tier", "dr.wang") in {(a["action"], a["actor"]) for a in audit}
+    assert ("risk_tier", "dr.wang") in {(a["action"], a["actor"]) for a in audit["data"]}
     assert client.get("/api/network/residents/r1/audit", headers=foreign).status_code == 404
 
     tasks = client.get(

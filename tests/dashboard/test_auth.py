@@ -170,3 +170,12 @@ def test_every_authenticated_request_is_audited(
         ("nurse.qian", "read", "GET", "/api/auth/me", 200),
         ("nurse.qian", "denied", "GET", "/api/staff", 403),
     ]
+
+
+def test_pages_and_answers_carry_security_headers(client: TestClient) -> None:
+    page = client.get("/")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    refused = client.get("/api/alerts")
+    assert refused.headers["cache-control"] == "no-store"

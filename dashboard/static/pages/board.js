@@ -1,10 +1,13 @@
 // The consult and referral board, for both sides: what our site sent, and what was addressed to
-// it (the hospital side accepts, rejects and replies). Deadlines at risk are highlighted; the
-// green channel stands out.
+// it. The site a referral is addressed to accepts, rejects, starts and completes it: the hospital
+// for referrals up (and refers the resident back down with a rehabilitation plan), the care home
+// for back-referrals down. Each referral shows its direction (↑ up, ↓ back down). Deadlines at
+// risk are highlighted; the green channel stands out.
 
+import { backRefer } from "/static/actions.js";
 import { api, apiAll } from "/static/api.js";
 import { dialog, field, h, toast } from "/static/dom.js";
-import { formatAgo, formatDateTime, t, term } from "/static/i18n.js";
+import { formatAgo, formatDateTime, formatNumber, t, term } from "/static/i18n.js";
 
 const REFRESH_MS = 15_000;
 const OPEN = new Set(["draft", "requested", "accepted", "in-progress"]);
@@ -45,19 +48,43 @@ async function askReason(title) {
 
 function referralActions(r, incoming, ctx, reload) {
   const status = (to, reason = null) => api(`/api/referrals/${r.referral_id}/status`, { method: "POST", body: reason ? { status: to, reason } : { status: to } });
+  const button = (testid, label, onclick, kind = "btn") => h("button", { class: kind, "data-testid": testid, onclick }, label);
   const buttons = [];
   if (incoming && ctx.can("answer_cases")) {
     if (r.status === "requested") {
-      buttons.push(h("button", { class: "btn primary", "data-testid": "referral-accept", onclick: () => act(status("accepted"), t("board.accept"), reload) }, t("board.accept")));
-      buttons.push(h("button", { class: "btn", "data-testid": "referral-reject", onclick: async () => { const reason = await askReason(t("board.reject.title")); if (reason) act(status("rejected", reason), t("board.reject"), reload); } }, t("board.reject")));
+      buttons.push(button("referral-accept", t("board.accept"), () => act(status("accepted"), t("board.accept"), reload), "btn primary"));
+      buttons.push(button("referral-reject", t("board.reject"), async () => { const reason = await askReason(t("board.reject.title")); if (reason) act(status("rejected", reason), t("board.reject"), reload); }));
     }
-    if (r.status === "accepted") buttons.push(h("button", { class: "btn", onclick: () => act(status("in-progress"), t("board.start"), reload) }, t("board.start")));
-    if (r.status === "in-progress") buttons.push(h("button", { class: "btn", onclick: () => act(status("completed"), t("board.complete"), reload) }, t("board.complete")));
+    if (r.status === "accepted") buttons.push(button("referral-start", t("board.start"), () => act(status("in-progress"), t("board.start"), reload)));
+    // A referral up ends with the resident referred back down (which completes it); a
+    // back-referral is completed once the care home has taken the resident back.
+    if (r.direction === "up" && (r.status === "accepted" || r.status === "in-progress")) {
+      buttons.push(button("referral-back", t("board.back_refer"), async () => (await backRefer(r.referral_id)) && reload(), "btn primary"));
+    } else if (r.status === "in-progress") {
+      buttons.push(button("referral-complete", t("board.complete"), () => act(status("completed"), t("board.complete"), reload)));
+    }
   }
-  if (!incoming && ctx.can("request_referral") && (r.status === "requested" || r.status === "draft")) {
-    buttons.push(h("button", { class: "btn ghost", onclick: async () => { const reason = await askReason(t("board.cancel")); if (reason) act(status("cancelled", reason), t("board.cancel"), reload); } }, t("board.cancel")));
+  if (incoming && !ctx.can("answer_cases") && r.status === "requested") {
+    buttons.push(h("span", { class: "muted", "data-testid": "needs-answerer" }, t("board.needs_answerer")));
+  }
+  // The referring side withdraws: the home site for a referral up, the hospital for one down.
+  const withdraws = r.direction === "up" ? "request_referral" : "answer_cases";
+  if (!incoming && ctx.can(withdraws) && (r.status === "requested" || r.status === "draft")) {
+    buttons.push(button("referral-cancel", t("board.cancel"), async () => { const reason = await askReason(t("board.cancel")); if (reason) act(status("cancelled", reason), t("board.cancel"), reload); }, "btn ghost"));
   }
   return h("div", { class: "actions" }, buttons);
+}
+
+/** A back-referral's rehabilitation plan: goals, instructions, a raised tier, threshold changes. */
+function planDetails(plan) {
+  if (!plan) return null;
+  const lines = [];
+  if (plan.goals?.length) lines.push(h("div", {}, `${t("board.plan.goals")}: `, plan.goals.join(" · ")));
+  if (plan.instructions) lines.push(h("div", {}, `${t("board.plan.instructions")}: `, plan.instructions));
+  if (plan.raise_risk_tier_to) lines.push(h("div", {}, t("board.plan.tier", { tier: term("risk", plan.raise_risk_tier_to), days: formatNumber(plan.risk_period_days) })));
+  const thresholds = Object.entries(plan.thresholds ?? {});
+  if (thresholds.length) lines.push(h("div", {}, t("board.plan.thresholds", { values: thresholds.map(([k, v]) => `${k} = ${formatNumber(v, 2)}`).join(", "), days: formatNumber(plan.thresholds_period_days) })));
+  return lines.length ? h("div", { class: "plan", "data-testid": "rehab-plan" }, h("strong", {}, t("board.plan")), lines) : null;
 }
 
 function consultActions(c, incoming, ctx, reload) {
@@ -98,15 +125,16 @@ function referralTable(rows, incoming, ctx, risks, reload) {
   return h(
     "table",
     { class: "table" },
-    h("thead", {}, h("tr", {}, [t("board.priority"), t("board.resident"), incoming ? t("board.from") : t("board.to"), t("board.reason"), t("board.status"), t("board.deadline"), ""].map((c) => h("th", {}, c)))),
+    h("thead", {}, h("tr", {}, [t("board.direction"), t("board.priority"), t("board.resident"), incoming ? t("board.from") : t("board.to"), t("board.reason"), t("board.status"), t("board.deadline"), ""].map((c) => h("th", {}, c)))),
     h("tbody", {}, rows.map((r) =>
       h(
         "tr",
-        { class: `prio-${r.priority} status-${r.status}`, "data-testid": "referral-row", "data-referral": r.referral_id, "data-priority": r.priority, "data-resident": r.resident_id },
+        { class: `prio-${r.priority} status-${r.status} dir-${r.direction}`, "data-testid": "referral-row", "data-referral": r.referral_id, "data-priority": r.priority, "data-direction": r.direction, "data-resident": r.resident_id },
+        h("td", {}, h("span", { class: `dir-chip ${r.direction}`, "data-testid": "referral-direction" }, term("direction", r.direction))),
         h("td", {}, h("span", { class: `prio-chip ${r.priority}` }, r.priority === "green_channel" ? "⚡ " : "", term("priority", r.priority))),
         h("td", {}, who(r.resident_id, ctx, true)),
         h("td", {}, ctx.siteName(incoming ? r.from_site_id : r.to_site_id)),
-        h("td", { class: "clip" }, r.reason, h("div", { class: "muted" }, t("board.by", { who: r.requested_by, time: formatDateTime(r.requested_at) }))),
+        h("td", { class: "clip" }, r.reason, planDetails(r.rehab_plan), h("div", { class: "muted" }, t("board.by", { who: r.requested_by, time: formatDateTime(r.requested_at) }))),
         h("td", { "data-testid": "referral-status" }, h("span", { class: `status-chip ${r.status}` }, term("task", r.status))),
         deadlineCell(r.accept_by, r.status, risks, `referral:${r.referral_id}`),
         h("td", {}, referralActions(r, incoming, ctx, reload)),

@@ -1,8 +1,9 @@
 // A resident's record: vital-sign charts (24 h / 7 days, from the per-minute rollups) with alerts
 // shaded and findings marked, NEWS2 (a partial score says which parameters are missing), last
-// night's sleep beside recent nights, notes, risk tier, and consult/referral requests.
+// night's sleep beside recent nights, notes, the risk tier (changed here, with the detector
+// thresholds it puts in force) and consult/referral requests.
 
-import { alertButtons, requestConsult, requestReferral } from "/static/actions.js";
+import { alertButtons, changeRiskTier, requestConsult, requestReferral } from "/static/actions.js";
 import { api } from "/static/api.js";
 import { h, toast } from "/static/dom.js";
 import { formatAgo, formatDate, formatDateTime, formatDuration, formatNumber, lang, t, term } from "/static/i18n.js";
@@ -262,6 +263,40 @@ function alertsPanel(record, ctx) {
   );
 }
 
+/** The detector parameters in force (tier profile plus overrides), folded away by default. */
+function thresholdsPanel(residentId) {
+  const body = h("div", { class: "thresholds-body" }, h("p", { class: "muted" }, t("common.loading")));
+  let loaded = false;
+  async function load() {
+    const values = await api(`/api/network/residents/${encodeURIComponent(residentId)}/thresholds`);
+    const rows = Object.entries(values).sort(([a], [b]) => a.localeCompare(b));
+    loaded = true;
+    body.replaceChildren(
+      rows.length
+        ? h(
+            "table",
+            { class: "table compact", "data-testid": "thresholds-table" },
+            h("thead", {}, h("tr", {}, h("th", {}, t("resident.thresholds.parameter")), h("th", { class: "num" }, t("resident.thresholds.value")))),
+            h("tbody", {}, rows.map(([name, value]) => h("tr", { "data-parameter": name }, h("td", {}, h("code", {}, name)), h("td", { class: "num" }, formatNumber(value, 2))))),
+          )
+        : h("p", { class: "muted" }, t("resident.thresholds.none")),
+    );
+  }
+  const details = h(
+    "details",
+    {
+      class: "panel wide thresholds",
+      "data-testid": "thresholds",
+      ontoggle: () => {
+        if (details.open && !loaded) load().catch((error) => body.replaceChildren(h("p", { class: "muted" }, t("common.error", { detail: error.message }))));
+      },
+    },
+    h("summary", {}, h("h2", {}, t("resident.thresholds"))),
+    body,
+  );
+  return details;
+}
+
 export async function render(ctx) {
   const residentId = ctx.arg;
   const base = `/api/residents/${encodeURIComponent(residentId)}`;
@@ -271,6 +306,7 @@ export async function render(ctx) {
   const notes = notesPanel(residentId, ctx);
   const actions = [];
   if (ctx.can("request_consult")) actions.push(h("button", { class: "btn", "data-testid": "resident-consult", onclick: async () => (await requestConsult({ residentId })) && ctx.rerender() }, t("resident.consult")));
+  if (ctx.can("set_risk_tier")) actions.push(h("button", { class: "btn", "data-testid": "resident-risk", onclick: async () => (await changeRiskTier({ residentId, current: record.risk_tier })) && ctx.rerender() }, t("resident.risk.change")));
   if (ctx.can("request_referral")) actions.push(h("button", { class: "btn danger", "data-testid": "resident-refer", onclick: async () => (await requestReferral({ residentId })) && ctx.rerender() }, t("resident.refer")));
   const page = h(
     "div",
@@ -280,11 +316,11 @@ export async function render(ctx) {
       { class: "page-head" },
       h("h1", { "data-testid": "resident-name" }, record.display_name),
       h("span", { class: "muted" }, t("resident.bed", { bed: record.bed_label ?? "—" }), " · ", record.site_name ?? record.site_id),
-      h("span", { class: `chip risk-${record.risk_tier}` }, term("risk", record.risk_tier), record.risk_tier_until ? ` · ${t("resident.risk_until", { time: formatDateTime(record.risk_tier_until) })}` : ""),
+      h("span", { class: `chip risk-${record.risk_tier}`, "data-testid": "risk-tier", "data-tier": record.risk_tier, "data-until": record.risk_tier_until ?? "" }, term("risk", record.risk_tier), record.risk_tier_until ? ` · ${t("resident.risk_until", { time: formatDateTime(record.risk_tier_until) })}` : ""),
       h("div", { class: "spacer" }),
       actions,
     ),
-    h("div", { class: "grid" }, alertsPanel(record, ctx), news2Panel(record.news2), charts.panel, sleepPanel(sleep.data ?? []), notes.panel),
+    h("div", { class: "grid" }, alertsPanel(record, ctx), news2Panel(record.news2), charts.panel, sleepPanel(sleep.data ?? []), notes.panel, thresholdsPanel(residentId)),
   );
   // Charts need the page's width: draw once the page is in the document.
   requestAnimationFrame(() => {

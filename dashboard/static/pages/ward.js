@@ -1,13 +1,19 @@
 // Ward overview: one tile per bed, live from the ward stream (SSE, cookie-authenticated).
 // Clinical state is a coloured fill by severity; data-quality state is a grey dashed border
-// with a device/signal icon, never red. Open critical/high beds come first and pulse.
+// with a device/signal icon, never red. Open critical/high beds come first and pulse. Below the
+// tiles: the follow-ups due this shift (overdue ones first and highlighted), done in one click.
 
 import { api } from "/static/api.js";
-import { h, signalIcon } from "/static/dom.js";
-import { formatAgo, formatNumber, formatTime, t, term } from "/static/i18n.js";
+import { h, signalIcon, toast } from "/static/dom.js";
+import { formatAgo, formatDateTime, formatNumber, formatTime, t, term } from "/static/i18n.js";
 
 const SEVERITY_RANK = { critical: 0, high: 1, medium: 2, low: 3 };
 const URGENT = new Set(["critical", "high"]);
+// "Due this shift": the follow-ups due within one shift, the same 12 h a login lasts
+// (ELDERCARE_API_SESSION_HOURS, docs/dashboard.md).
+const SHIFT_HOURS = 12;
+const FOLLOW_UPS_PAGE = 20;
+const FOLLOW_UPS_REFRESH_MS = 60_000;
 
 function urgency(bed) {
   const alert = bed.clinical;
@@ -129,17 +135,85 @@ function renderOverview(container, overview, ctx) {
   );
 }
 
+/** Open follow-ups of the ward's site, due this shift or all, paged; one click completes one. */
+function followUpsPanel(ctx, residents) {
+  let scope = "due";
+  let shown = FOLLOW_UPS_PAGE;
+  const body = h("div", { "data-testid": "follow-up-list" });
+  const toggles = ["due", "all"].map((s) => h("button", { class: `seg ${s === scope ? "on" : ""}`, "data-testid": `follow-ups-${s}`, onclick: () => { scope = s; shown = FOLLOW_UPS_PAGE; load(); } }, t(`follow.${s}`)));
+  const count = h("span", { class: "count", "data-testid": "follow-up-count" }, "0");
+  async function complete(task, note, button) {
+    button.disabled = true;
+    try {
+      await api(`/api/network/follow-ups/${task.task_id}/complete`, { method: "POST", body: note ? { note } : {} });
+      toast(t("inbox.done", { what: t("follow.what") }), "ok");
+    } catch (error) {
+      if (error.status !== 401) toast(t("common.error", { detail: error.message }), "error");
+    }
+    await load();
+  }
+  function row(task, now) {
+    const overdue = new Date(task.due_at).getTime() < now;
+    const who = residents().get(task.resident_id);
+    const note = h("input", { type: "text", maxlength: 4000, placeholder: t("follow.note"), "data-testid": "follow-up-note" });
+    const done = h("button", { class: "btn primary", "data-testid": "follow-up-done" }, t("follow.done"));
+    done.addEventListener("click", () => complete(task, note.value.trim(), done));
+    return h(
+      "tr",
+      { class: overdue ? "overdue" : null, "data-testid": "follow-up-row", "data-task": task.task_id, "data-resident": task.resident_id, "data-overdue": overdue ? "true" : "false" },
+      h("td", {}, h("a", { href: `#/resident/${encodeURIComponent(task.resident_id)}` }, who?.resident_name ?? task.resident_id), who ? h("div", { class: "muted" }, who.bed_label) : null),
+      h("td", {}, h("span", { class: `chip risk-${task.risk_tier}` }, term("risk", task.risk_tier))),
+      h("td", { class: "due" }, formatDateTime(task.due_at), overdue ? h("span", { class: "risk-flag overdue" }, t("follow.overdue")) : null, h("span", { class: "muted" }, ` · ${formatAgo(task.due_at)}`)),
+      h("td", {}, ctx.can("complete_follow_ups") ? h("div", { class: "follow-up-done" }, note, done) : null),
+    );
+  }
+  async function load() {
+    toggles.forEach((b, i) => b.classList.toggle("on", ["due", "all"][i] === scope));
+    const page = await api("/api/network/follow-ups", { query: { due_within_hours: scope === "due" ? SHIFT_HOURS : null, offset: 0, limit: shown } });
+    const now = Date.now();
+    count.textContent = String(page.count);
+    const more =
+      page.count > page.data.length
+        ? h("button", { class: "btn ghost", "data-testid": "follow-ups-more", onclick: () => { shown += FOLLOW_UPS_PAGE; load(); } }, t("follow.more"), ` (${t("common.count", { n: page.count })})`)
+        : [];
+    body.replaceChildren(
+      page.data.length
+        ? h(
+            "table",
+            { class: "table follow-ups" },
+            h("thead", {}, h("tr", {}, [t("follow.resident"), t("follow.tier"), t("follow.due_at"), ""].map((c) => h("th", {}, c)))),
+            h("tbody", {}, page.data.map((task) => row(task, now))),
+          )
+        : h("p", { class: "muted" }, t("follow.none")),
+      ...[more].flat(),
+    );
+  }
+  const panel = h(
+    "section",
+    { class: "panel follow-ups-panel", "data-testid": "follow-ups" },
+    h("div", { class: "panel-head" }, h("h2", {}, t("follow.title")), count, h("div", { class: "segmented" }, toggles)),
+    body,
+  );
+  return { panel, load };
+}
+
 export async function render(ctx) {
   if (!ctx.site) return h("div", { class: "panel" }, t("ward.no_site"));
   const container = h("section", { class: "ward", "data-testid": "ward" });
+  const overviewEl = h("div", {});
   const path = `/api/sites/${encodeURIComponent(ctx.site)}/ward`;
-  renderOverview(container, await api(path), ctx);
+  let latest = await api(path);
+  renderOverview(overviewEl, latest, ctx);
+  const residents = () => new Map(latest.beds.filter((b) => b.resident_id).map((b) => [b.resident_id, b]));
+  const followUps = followUpsPanel(ctx, residents);
   const banner = h("div", { class: "offline", hidden: true }, t("common.offline"));
+  container.append(banner, overviewEl, followUps.panel);
+  await followUps.load().catch(() => null);
   const source = new EventSource(`${path}/stream`);
   source.addEventListener("ward", (event) => {
     banner.hidden = true;
-    renderOverview(container, JSON.parse(event.data), ctx);
-    container.prepend(banner);
+    latest = JSON.parse(event.data);
+    renderOverview(overviewEl, latest, ctx);
     ctx.refreshBadge();
   });
   source.addEventListener("error", () => {
@@ -147,6 +221,12 @@ export async function render(ctx) {
     // A stream refused because the session ended: find out, and go back to the login screen.
     api("/api/auth/me").catch(() => source.close());
   });
-  ctx.onLeave(() => source.close());
+  const timer = setInterval(() => {
+    if (!document.activeElement?.matches?.("[data-testid=follow-up-note]")) followUps.load().catch(() => null);
+  }, FOLLOW_UPS_REFRESH_MS);
+  ctx.onLeave(() => {
+    source.close();
+    clearInterval(timer);
+  });
   return container;
 }

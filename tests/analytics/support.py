@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from analytics import AnalyticsService, Detector, Finding, ResidentSample, StreamRunner
-from devices import Metric
+from devices import Metric, Stream
+from simulators import Scenario
 
 T0 = datetime(2026, 11, 24, 2, 0, 0, tzinfo=UTC)
 
@@ -73,3 +74,20 @@ def poll_until_caught_up(
             return findings
         assert time.monotonic() < deadline, "the analytics cursor did not catch up"
         time.sleep(0.2)
+
+
+def scenario_samples(scenario: Scenario) -> list[ResidentSample]:
+    """Every measurement a simulated scenario's devices sent, as detector input."""
+    return [
+        ResidentSample(
+            ts=sample.device_ts,
+            resident_id=message.resident_id,
+            device_id=message.device_id,
+            metric=metric,
+            value=value,
+        )
+        for message in scenario.messages
+        if message.stream is not Stream.STATUS
+        for sample in message.samples
+        for metric, value in sample.values
+    ]

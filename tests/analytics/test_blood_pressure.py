@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from analytics import ResidentSample, detectors_for, run_batch
-from devices import Stream
+from analytics import detectors_for, run_batch
 from simulators import (
     CUFF_REPEAT_DELAY_S,
     EpisodeSpec,
@@ -16,6 +15,7 @@ from simulators import (
     ScenarioConfig,
     build_scenario,
 )
+from tests.analytics.support import scenario_samples
 
 # Issue #9 target: critical episodes detected within 90 s of their definition (median).
 TARGET_TTD = timedelta(seconds=90)
@@ -35,19 +35,7 @@ def test_hypotension_is_detected_within_90_s_of_its_definition(seed: int) -> Non
     )
     (label,) = scenario.labels
     assert label.definition_met_at is not None
-    samples = [
-        ResidentSample(
-            ts=sample.device_ts,
-            resident_id=message.resident_id,
-            device_id=message.device_id,
-            metric=metric,
-            value=value,
-        )
-        for message in scenario.messages
-        if message.stream is not Stream.STATUS
-        for sample in message.samples
-        for metric, value in sample.values
-    ]
+    samples = scenario_samples(scenario)
     tier = str(scenario.residents[0].profile.risk_tier)
     findings = run_batch(samples, detectors=detectors_for(tier))
     low = [f for f in findings if f.kind == "hypotension"]

@@ -14,7 +14,6 @@ from analytics import (
     Channel,
     Finding,
     LabelledEpisode,
-    ResidentSample,
     Severity,
     detectors_for,
     merge_alerts,
@@ -23,11 +22,10 @@ from analytics import (
     run_batch,
     score,
 )
-from devices import Stream
 from eldercare.errors import ConfigError
 from simulators import EpisodeSpec, EpisodeType, RiskTier, ScenarioConfig, ScenarioRun
 from simulators import build_scenario as build
-from tests.analytics.support import T0, at
+from tests.analytics.support import T0, at, scenario_samples
 
 
 def finding(second: float, kind: str = "tachycardia", resident: str = "r1") -> Finding:
@@ -164,19 +162,7 @@ def test_immobility_is_labelled_at_the_residents_own_turn_interval() -> None:
     interval = {d.name: d for d in detectors_for("low")}["immobility"].turn_interval_s
     assert still.definition_met_at == still.onset + timedelta(seconds=interval)
     assert still.offset > still.definition_met_at  # a reminder at the interval can fall inside
-    samples = [
-        ResidentSample(
-            ts=sample.device_ts,
-            resident_id=message.resident_id,
-            device_id=message.device_id,
-            metric=metric,
-            value=value,
-        )
-        for message in scenario.messages
-        if message.stream is not Stream.STATUS
-        for sample in message.samples
-        for metric, value in sample.values
-    ]
+    samples = scenario_samples(scenario)
     findings = run_batch(samples, detectors=detectors_for("low"))
     episodes = [
         LabelledEpisode(

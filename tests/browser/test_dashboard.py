@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +29,7 @@ from tests.browser.helpers import (
     user,
     ward,
 )
-from tests.utils.pipeline import pipeline
+from tests.utils.pipeline import pipeline, running
 from tests.utils.staff import TEST_PASSWORD
 
 SIMULATED_S = 330  # device seconds: onset at 60 s, detection after the 120 s hold
@@ -45,16 +44,10 @@ log = logging.getLogger(__name__)
 def publishing(beds: list[SimulatedBed], settings: Settings, start: datetime) -> Iterator[None]:
     publisher = WardPublisher(beds, settings.mqtt, start=start, speed=SPEED)
     publisher.connect()
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=publisher.run, kwargs={"duration_s": SIMULATED_S, "stop": stop}, daemon=True
-    )
-    thread.start()
     try:
-        yield
+        with running(lambda stop: publisher.run(duration_s=SIMULATED_S, stop=stop)):
+            yield
     finally:
-        stop.set()
-        thread.join(30)
         publisher.close()
 
 

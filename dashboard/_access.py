@@ -118,6 +118,14 @@ class StaffIdentity:
     def permissions(self) -> frozenset[Permission]:
         return ROLE_PERMISSIONS[self.role]
 
+    @property
+    def administered_site_ids(self) -> frozenset[str]:
+        """Sites whose accounts and audit an administrator looks after: a network admin's
+        alliance members, anyone else's own site."""
+        if self.site_id is None:
+            return self.case_site_ids
+        return frozenset({self.site_id})
+
     def sees_home(self, site_id: str) -> bool:
         return site_id in self.home_site_ids
 

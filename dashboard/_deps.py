@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import psycopg
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
@@ -135,6 +135,11 @@ def permit(permission: Permission) -> Callable[[StaffIdentity], StaffIdentity]:
 
 
 Authenticated = Depends(current_staff)
+# The home site's ward: residents, alerts and the overview.
+WardReader = Annotated[StaffIdentity, Depends(permit(Permission.VIEW_WARD))]
+# A page of a list: every list endpoint answers `{data, count}` for `offset`/`limit`.
+PageOffset = Annotated[int, Query(ge=0)]
+PageLimit = Annotated[int, Query(ge=1, le=500)]
 # One resident's record: the permission admits the clinical roles; `require_resident` then admits
 # the resident's home-site staff, or a site a consult or referral of theirs is addressed to.
 RecordReader = Annotated[StaffIdentity, Depends(permit(Permission.READ_RECORDS))]

@@ -115,19 +115,27 @@ def create_staff(
 
 
 def list_staff(
-    conn: psycopg.Connection, *, site_ids: frozenset[str], alliance_id: str | None
-) -> list[StaffAccount]:
+    conn: psycopg.Connection,
+    *,
+    site_ids: frozenset[str],
+    alliance_id: str | None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> tuple[list[StaffAccount], int]:
+    """One page of the accounts at `site_ids` or of `alliance_id`, by username, and the total."""
+    where = " WHERE site_id = ANY(%s) OR (alliance_id IS NOT NULL AND alliance_id = %s)"
+    params = (list(site_ids), alliance_id)
+    (count,) = conn.execute(f"SELECT count(*) FROM staff_users{where}", params).fetchone()  # type: ignore[misc]
     rows = (
         conn.cursor(row_factory=dict_row)
         .execute(
-            f"SELECT {_ACCOUNT_COLUMNS} FROM staff_users"
-            " WHERE site_id = ANY(%s) OR (alliance_id IS NOT NULL AND alliance_id = %s)"
-            " ORDER BY username",
-            (list(site_ids), alliance_id),
+            f"SELECT {_ACCOUNT_COLUMNS} FROM staff_users{where}"
+            " ORDER BY username OFFSET %s LIMIT %s",
+            (*params, offset, limit),
         )
         .fetchall()
     )
-    return [_account(r) for r in rows]
+    return [_account(r) for r in rows], int(count)
 
 
 def get_staff(conn: psycopg.Connection, user_id: int) -> StaffAccount | None:

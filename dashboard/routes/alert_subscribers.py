@@ -11,14 +11,14 @@ sites' alerts.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import psycopg
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 from psycopg.rows import class_row, dict_row
 
 from alerts import Transport
-from dashboard._deps import AuditDep, ConnDep, not_found
+from dashboard._deps import AuditDep, ConnDep, PageLimit, PageOffset, not_found
 from dashboard.routes import escalation
 from dashboard.routes._alert_models import (
     DeliveriesPublic,
@@ -62,8 +62,8 @@ def list_subscribers(
     conn: ConnDep,
     staff: Manager,
     access: AuditDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> SubscribersPublic:
     """The subscribers of the user's site."""
     site_id = managed_site(staff, access)
@@ -170,8 +170,8 @@ def list_deliveries(
     access: AuditDep,
     subscriber_id: int,
     state: Literal["pending", "delivered", "dead"] | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> DeliveriesPublic:
     """Deliveries to this subscriber, newest first; ``state=dead`` lists the dead letters."""
     _get(conn, managed_site(staff, access), subscriber_id)

@@ -41,6 +41,9 @@ from dashboard._deps import (
     AuditDep,
     ConnDep,
     NowDep,
+    PageLimit,
+    PageOffset,
+    WardReader,
     get_now,
     not_found,
     permit,
@@ -59,7 +62,6 @@ from dashboard.routes._alert_models import (
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
-Viewer = Annotated[StaffIdentity, Depends(permit(Permission.VIEW_WARD))]
 Actor = Annotated[StaffIdentity, Depends(permit(Permission.ACT_ON_ALERTS))]
 
 _COLUMNS = (
@@ -101,14 +103,14 @@ def _name_site(access: AccessRecord, site_ids: frozenset[str]) -> None:
 @router.get("")
 def list_alerts(
     conn: ConnDep,
-    staff: Viewer,
+    staff: WardReader,
     access: AuditDep,
     site_id: Annotated[str | None, Query(max_length=64)] = None,
     resident_id: Annotated[str | None, Query(max_length=64)] = None,
     state: AlertState | None = None,
     channel: Channel | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> AlertsPublic:
     """Alerts of the user's home sites, newest first, optionally for one site, resident, state
     and channel (a site or resident the user does not see gives an empty list)."""
@@ -136,7 +138,7 @@ def list_alerts(
 @router.get("/stream", response_class=EventSourceResponse)
 async def stream_alerts(
     request: Request,
-    staff: Annotated[StaffIdentity, Depends(permit(Permission.VIEW_WARD))],  # `ConnDep` is
+    staff: WardReader,  # `ConnDep` is
     # function-scoped: the connection goes back to the pool before the stream starts.
     session: Annotated[str, Depends(session_token)],
     access: AuditDep,
@@ -275,14 +277,16 @@ def _audit(conn: psycopg.Connection, alert_id: int) -> list[AuditEntryPublic]:
 
 
 @router.get("/{alert_id}")
-def get_alert(conn: ConnDep, staff: Viewer, access: AuditDep, alert_id: int) -> AlertDetailPublic:
+def get_alert(
+    conn: ConnDep, staff: WardReader, access: AuditDep, alert_id: int
+) -> AlertDetailPublic:
     """One alert with its escalation state and audit trail."""
     return _detail(conn, _visible(conn, staff, access, alert_id))
 
 
 @router.get("/{alert_id}/audit")
 def alert_audit(
-    conn: ConnDep, staff: Viewer, access: AuditDep, alert_id: int
+    conn: ConnDep, staff: WardReader, access: AuditDep, alert_id: int
 ) -> AuditEntriesPublic:
     """Who acknowledged, resolved or escalated this alert, when, with their note."""
     _visible(conn, staff, access, alert_id)
@@ -292,7 +296,7 @@ def alert_audit(
 
 @router.get("/{alert_id}/events")
 def alert_events(
-    conn: ConnDep, staff: Viewer, access: AuditDep, alert_id: int
+    conn: ConnDep, staff: WardReader, access: AuditDep, alert_id: int
 ) -> AlertEventsPublic:
     """This alert's outbox events, oldest first (the payloads receivers got)."""
     _visible(conn, staff, access, alert_id)

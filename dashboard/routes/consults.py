@@ -44,6 +44,8 @@ from dashboard._deps import (
     AuditDep,
     ConnDep,
     NowDep,
+    PageLimit,
+    PageOffset,
     get_now,
     not_found,
     permit,
@@ -310,8 +312,8 @@ def list_consults_route(
     specialist_id: Annotated[str | None, Query(max_length=64)] = None,
     status_: Annotated[TaskStatus | None, Query(alias="status")] = None,
     resident_id: Annotated[str | None, Query(max_length=64)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> ConsultsPublic:
     """The inbox: consults of your case sites (a hospital: its alliances' members; a care home:
     its own), soonest deadline first. The filters narrow that set, never widen it."""
@@ -416,8 +418,8 @@ def consult_audit(
     staff: CaseViewer,
     conn: ConnDep,
     access: AuditDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> AuditTrailPublic:
     visible_consult(conn, staff, access, consult_id)
     return audit_page(conn, "consult", consult_id, offset=offset, limit=limit)

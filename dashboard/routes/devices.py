@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from dashboard._access import Permission, StaffIdentity
-from dashboard._deps import AuditDep, ConnDep, NowDep, not_found, permit
+from dashboard._deps import AuditDep, ConnDep, NowDep, PageLimit, PageOffset, not_found, permit
 from dashboard._read_models import DeviceDetailPublic, DevicesPublic
 from dashboard._read_store import device_detail, device_site, list_devices
 
@@ -22,8 +22,8 @@ def get_devices(
     staff: DeviceReader,
     now: NowDep,
     site_id: Annotated[str | None, Query(max_length=64)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> DevicesPublic:
     """Devices of the user's home site(s) (`site_id` narrows it; another site gives none).
     `battery_pct` is null until ingest stores the battery the status message carries."""

@@ -23,7 +23,16 @@ from alerts import (
     on_call,
 )
 from dashboard._access import Permission, StaffIdentity
-from dashboard._deps import AccessRecord, AuditDep, ConnDep, NowDep, not_found, permit
+from dashboard._deps import (
+    AccessRecord,
+    AuditDep,
+    ConnDep,
+    NowDep,
+    PageLimit,
+    PageOffset,
+    not_found,
+    permit,
+)
 from dashboard.routes._alert_models import (
     EscalationPoliciesPublic,
     EscalationPolicyPublic,
@@ -170,8 +179,8 @@ def list_shifts(
     site_id: Annotated[str | None, Query(max_length=64)] = None,
     role: Annotated[str | None, Query(max_length=64)] = None,
     since: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> ShiftsPublic:
     """The user's site's rota, by start time; `since` hides shifts that ended before it
     (another `site_id` gives an empty list)."""

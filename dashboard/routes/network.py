@@ -34,7 +34,10 @@ from dashboard._deps import (
     Authenticated,
     ConnDep,
     NowDep,
+    PageLimit,
+    PageOffset,
     RecordReader,
+    WardReader,
     not_found,
     permit,
     require_resident,
@@ -44,7 +47,6 @@ from dashboard.routes.consults import AuditTrailPublic, CaseViewer, audit_page, 
 router = APIRouter(prefix="/network", tags=["network"])
 
 TierSetter = Annotated[StaffIdentity, Depends(permit(Permission.SET_RISK_TIER))]
-WardStaff = Annotated[StaffIdentity, Depends(permit(Permission.VIEW_WARD))]
 FollowUpCompleter = Annotated[StaffIdentity, Depends(permit(Permission.COMPLETE_FOLLOW_UPS))]
 
 
@@ -157,8 +159,8 @@ def resident_audit(
     staff: RecordReader,
     conn: ConnDep,
     access: AuditDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> AuditTrailPublic:
     """Risk-tier, threshold and follow-up changes of one resident, oldest first."""
     require_resident(conn, staff, access, resident_id)
@@ -177,12 +179,12 @@ def resident_fhir(
 
 @router.get("/follow-ups")
 def list_follow_ups(
-    staff: WardStaff,
+    staff: WardReader,
     conn: ConnDep,
     now: NowDep,
     due_within_hours: Annotated[float | None, Query(ge=0, le=24 * 366)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> FollowUpsPublic:
     """Open follow-ups of your home site, soonest first (due ones: set the window)."""
     due = now + timedelta(hours=due_within_hours) if due_within_hours is not None else None

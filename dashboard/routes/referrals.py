@@ -32,7 +32,16 @@ from consults import (
     transition_referral,
 )
 from dashboard._access import Permission, StaffIdentity
-from dashboard._deps import AccessRecord, AuditDep, ConnDep, NowDep, not_found, permit
+from dashboard._deps import (
+    AccessRecord,
+    AuditDep,
+    ConnDep,
+    NowDep,
+    PageLimit,
+    PageOffset,
+    not_found,
+    permit,
+)
 from dashboard.routes.consults import (
     ANSWERING_MOVES,
     AuditTrailPublic,
@@ -180,8 +189,8 @@ def list_referrals_route(
     to_site_id: Annotated[str | None, Query(max_length=64)] = None,
     status_: Annotated[TaskStatus | None, Query(alias="status")] = None,
     resident_id: Annotated[str | None, Query(max_length=64)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> ReferralsPublic:
     """Referrals of your case sites, newest first. The filters narrow that set, never widen it."""
     if resident_id is not None:
@@ -302,8 +311,8 @@ def referral_audit(
     staff: CaseViewer,
     conn: ConnDep,
     access: AuditDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> AuditTrailPublic:
     visible_referral(conn, staff, access, referral_id)
     return audit_page(conn, "referral", referral_id, offset=offset, limit=limit)

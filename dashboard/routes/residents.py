@@ -15,7 +15,10 @@ from dashboard._deps import (
     AuditDep,
     ConnDep,
     NowDep,
+    PageLimit,
+    PageOffset,
     RecordReader,
+    WardReader,
     permit,
     require_resident,
 )
@@ -42,7 +45,6 @@ from dashboard.routes.resident_analytics import SleepSummaryPublic
 
 router = APIRouter(prefix="/residents", tags=["residents"])
 
-WardReader = Annotated[StaffIdentity, Depends(permit(Permission.VIEW_WARD))]
 NoteWriter = Annotated[StaffIdentity, Depends(permit(Permission.WRITE_NOTES))]
 
 
@@ -71,8 +73,8 @@ def get_residents(
     staff: WardReader,
     now: NowDep,
     site_id: Annotated[str | None, Query(max_length=64)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> ResidentsPublic:
     """Residents of the user's home site(s) (`site_id` narrows it; another site gives none)."""
     sites = sorted(staff.home_site_ids if site_id is None else staff.home_site_ids & {site_id})
@@ -120,7 +122,7 @@ def get_notes(
     conn: ConnDep,
     staff: RecordReader,
     access: AuditDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> NotesPublic:
     """Notes on the resident, newest first."""

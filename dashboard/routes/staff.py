@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
 from dashboard._access import Permission, Role, StaffIdentity
-from dashboard._deps import ConnDep, NowDep, not_found, permit
+from dashboard._deps import ConnDep, NowDep, PageLimit, PageOffset, not_found, permit
 from dashboard._staff_store import (
     StaffAccount,
     StaffError,
@@ -84,11 +84,9 @@ class AccessAuditPublic(BaseModel):
 def _manages(
     manager: StaffIdentity, account_site: str | None, account_alliance: str | None
 ) -> bool:
-    if manager.role is Role.NETWORK_ADMIN:
-        return (account_site is not None and account_site in manager.case_site_ids) or (
-            account_alliance is not None and account_alliance == manager.alliance_id
-        )
-    return account_site is not None and account_site == manager.site_id
+    return account_site in manager.administered_site_ids or (
+        account_alliance is not None and account_alliance == manager.alliance_id
+    )
 
 
 def _public(account: StaffAccount) -> StaffAccountPublic:
@@ -99,17 +97,18 @@ def _public(account: StaffAccount) -> StaffAccountPublic:
 def list_staff_route(
     manager: StaffManager,
     conn: ConnDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> StaffAccountsPublic:
     """Accounts this manager looks after: their site's, or their alliance's."""
-    sites = manager.case_site_ids if manager.role is Role.NETWORK_ADMIN else frozenset()
-    if manager.site_id is not None:
-        sites = frozenset({manager.site_id})
-    accounts = list_staff(conn, site_ids=sites, alliance_id=manager.alliance_id)
-    return StaffAccountsPublic(
-        data=[_public(a) for a in accounts[offset : offset + limit]], count=len(accounts)
+    accounts, count = list_staff(
+        conn,
+        site_ids=manager.administered_site_ids,
+        alliance_id=manager.alliance_id,
+        offset=offset,
+        limit=limit,
     )
+    return StaffAccountsPublic(data=[_public(a) for a in accounts], count=count)
 
 
 @router.post("/staff", status_code=status.HTTP_201_CREATED)
@@ -167,11 +166,11 @@ def access_audit(
     conn: ConnDep,
     resident_id: Annotated[str | None, Query(max_length=64)] = None,
     user_id: int | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: PageOffset = 0,
+    limit: PageLimit = 100,
 ) -> AccessAuditPublic:
     """Reads and changes at the auditor's sites (or by their staff), newest first."""
-    sites = sorted(auditor.case_site_ids if auditor.site_id is None else {auditor.site_id})
+    sites = sorted(auditor.administered_site_ids)
     where = (
         "WHERE (a.site_id = ANY(%(sites)s) OR u.site_id = ANY(%(sites)s)"
         " OR (u.alliance_id IS NOT NULL AND u.alliance_id = %(alliance)s))"

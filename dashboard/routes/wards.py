@@ -8,19 +8,25 @@ from typing import Annotated
 
 import anyio
 import psycopg
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from psycopg_pool import ConnectionPool
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from alerts import EventCursor, read_events, tail_start
-from dashboard._access import Permission, StaffIdentity
-from dashboard._deps import AuditDep, ConnDep, NowDep, StaffDep, not_found, permit
+from dashboard._access import StaffIdentity
+from dashboard._deps import (
+    AuditDep,
+    ConnDep,
+    NowDep,
+    StaffDep,
+    WardReader,
+    not_found,
+)
 from dashboard._read_models import SitePublic, WardOverview
 from dashboard._read_store import site_name, visible_sites, ward_overview
 
 router = APIRouter(tags=["wards"])
 
-WardReader = Annotated[StaffIdentity, Depends(permit(Permission.VIEW_WARD))]
 
 # The stream sends the overview every 3 s (the dashboard contract), and at once when an alert
 # event of the site arrives; between sends it looks for alert events every half second.
